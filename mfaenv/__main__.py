@@ -1,0 +1,3 @@
+from mfaenv.cli import main
+
+main()
