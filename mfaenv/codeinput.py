@@ -1,0 +1,80 @@
+"""Where an MFA code comes from when none is given: a command, or the terminal.
+
+The terminal is opened directly (``/dev/tty``, the console on Windows), so the
+question and the answer never touch stdout: ``eval "$(mfaenv stage)"`` still
+prompts, and only shell code reaches the caller's ``eval``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from typing import Optional
+
+from mfaenv.errors import CodeInputError, UsageError
+
+CODE_PATTERN = re.compile(r"^\d{6}$")
+#: How long a code command (a hardware key waiting for a touch) may take.
+CODE_COMMAND_TIMEOUT = 60
+
+
+def check_code(code: str) -> str:
+    """A code must be six digits; anything else is refused before any network call."""
+    code = code.strip()
+    if not CODE_PATTERN.match(code):
+        raise UsageError("the MFA code must be six digits")
+    return code
+
+
+def code_from_command(command: str, profile: str) -> str:
+    """Run a command (``ykman oath accounts code -s aws``) and take the code it prints."""
+    try:
+        result = subprocess.run(
+            command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, timeout=CODE_COMMAND_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        raise CodeInputError(f"profile '{profile}': code command took more than {CODE_COMMAND_TIMEOUT}s") from None
+    except OSError as error:
+        raise CodeInputError(f"profile '{profile}': cannot run code command: {error.strerror}") from None
+    if result.returncode != 0:
+        raise CodeInputError(f"profile '{profile}': code command failed with exit status {result.returncode}")
+    # ykman prints "aws:jane  123456"; password managers print the bare code.
+    codes = re.findall(r"(?<!\d)\d{6}(?!\d)", result.stdout)
+    if not codes:
+        raise CodeInputError(f"profile '{profile}': code command printed no six-digit code")
+    return codes[-1]
+
+
+def code_from_terminal(profile: str, serial: str) -> str:
+    """Ask on the controlling terminal; fail at once when there is none."""
+    question = f"MFA code for {profile} ({serial}): "
+    try:
+        if sys.platform == "win32":
+            with open("CONOUT$", "w") as out, open("CONIN$") as inp:
+                out.write(question)
+                out.flush()
+                answer = inp.readline()
+        else:
+            with open("/dev/tty", "r+", encoding="utf-8", errors="replace") as tty:
+                tty.write(question)
+                tty.flush()
+                answer = tty.readline()
+    except OSError:
+        raise CodeInputError(
+            f"profile '{profile}': no terminal to ask for the MFA code; "
+            f"pass the code as an argument or set --code-command"
+        ) from None
+    if not answer:
+        raise CodeInputError(f"profile '{profile}': no MFA code entered")
+    return check_code(answer)
+
+
+def obtain_code(profile: str, serial: str, command: Optional[str]) -> str:
+    """--code-command (or mfa_process / MFAENV_CODE_COMMAND), else the terminal."""
+    command = command or os.environ.get("MFAENV_CODE_COMMAND")
+    if command:
+        return code_from_command(command, profile)
+    return code_from_terminal(profile, serial)

@@ -1,0 +1,61 @@
+"""One exception type per cause of failure, each with its exit status.
+
+Errors are raised deep and turned into one stderr line in ``cli.py``.
+Messages never contain a secret: they name profiles, files and fixes.
+"""
+
+from __future__ import annotations
+
+
+class MfaenvError(Exception):
+    """Base of every failure mfaenv reports to the user."""
+
+    exit_code = 1
+
+
+class NoSessionError(MfaenvError):
+    """`status`: this shell holds no session, or it expired."""
+
+    exit_code = 1
+
+
+class UsageError(MfaenvError):
+    """Bad arguments: a malformed code, a duration out of range, an unknown shell."""
+
+    exit_code = 2
+
+
+class ProfileError(MfaenvError):
+    """The profile cannot be used: unknown, no long-term keys, no MFA device."""
+
+    exit_code = 3
+
+
+class FileFormatError(MfaenvError):
+    """A credentials or config file cannot be parsed; it is never written."""
+
+    exit_code = 3
+
+
+class PersistError(MfaenvError):
+    """--persist refused or failed; the credentials file is unchanged."""
+
+    exit_code = 3
+
+
+class StsRejectedError(MfaenvError):
+    """STS said no: wrong MFA code, invalid or inactive keys, access denied."""
+
+    exit_code = 4
+
+
+class StsUnavailableError(MfaenvError):
+    """STS could not be reached in time, or kept throttling."""
+
+    exit_code = 5
+
+
+class CodeInputError(MfaenvError):
+    """No MFA code could be read: no terminal, or the code command failed."""
+
+    exit_code = 6

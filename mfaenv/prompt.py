@@ -1,0 +1,60 @@
+"""The prompt segment and `status` text, computed from this shell's variables.
+
+`mfaenv prompt` is the fallback for prompts that run a command; the shell
+functions in ``shell/`` print the same text without starting any process.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Mapping, Optional
+
+from mfaenv.errors import NoSessionError
+from mfaenv.variables import format_expiry
+
+
+def time_left(seconds: int) -> str:
+    """``11h59m``, ``4m``: hours and minutes, as the prompt shows them."""
+    minutes = max(0, seconds) // 60
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+def _expires(environ: Mapping[str, str]) -> Optional[int]:
+    if not environ.get("MFAENV_PROFILE"):
+        return None
+    try:
+        return int(environ["MFAENV_EXPIRES"])
+    except (KeyError, ValueError):
+        return None
+
+
+def prompt_segment(environ: Mapping[str, str], now: Optional[float] = None) -> str:
+    """``stage 123456789012 11h59m``, ``expired``, or '' without a session."""
+    expires = _expires(environ)
+    if expires is None:
+        return ""
+    left = expires - int(time.time() if now is None else now)
+    if left <= 0:
+        return "expired"
+    parts = [environ["MFAENV_PROFILE"], environ.get("MFAENV_ACCOUNT", ""), time_left(left)]
+    return " ".join(part for part in parts if part)
+
+
+def status_report(environ: Mapping[str, str], now: Optional[float] = None) -> str:
+    """Human-readable state of this shell's session; NoSessionError if none or expired."""
+    expires = _expires(environ)
+    if expires is None:
+        raise NoSessionError("no mfaenv session in this shell; run 'mfaenv PROFILE CODE'")
+    profile = environ["MFAENV_PROFILE"]
+    left = expires - int(time.time() if now is None else now)
+    if left <= 0:
+        raise NoSessionError(f"the session for '{profile}' expired at {format_expiry(expires)}; run 'mfaenv {profile}'")
+    lines = [
+        f"profile:  {profile}",
+        f"account:  {environ.get('MFAENV_ACCOUNT') or 'unknown'}",
+        f"expires:  {format_expiry(expires)} ({time_left(left)} left)",
+    ]
+    if environ.get("MFAENV_REGION"):
+        lines.append(f"region:   {environ['MFAENV_REGION']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,195 @@
+"""The one AWS call: STS GetSessionToken, signed with the source profile's long-term keys.
+
+This is the only module that imports botocore, and it imports only what the
+call needs: the SigV4 signer and the HTTP session. Building a full botocore
+client would load the endpoint tables, the service model and the retry
+configuration (~80 ms) for a single, fixed Query-protocol request. What the
+client would add is done here explicitly: the endpoint (``AWS_ENDPOINT_URL_STS``,
+``AWS_ENDPOINT_URL``, else the regional endpoint), proxies and CA bundle from
+the environment, bounded timeouts, and retries of throttling and transient
+failures.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import time
+from typing import Mapping, NamedTuple, Optional
+from urllib.parse import urlencode
+from xml.etree import ElementTree
+
+from mfaenv.errors import StsRejectedError, StsUnavailableError
+from mfaenv.variables import Session, parse_expiry
+
+API_VERSION = "2011-06-15"
+#: Seconds to wait for a TCP connection, and for the answer.
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 5.0
+#: Attempts in all, for throttling, 5xx answers and connection failures.
+MAX_ATTEMPTS = 3
+RETRYABLE_CODES = frozenset({
+    "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+    "RequestThrottled", "ServiceUnavailable", "InternalFailure", "InternalError", "IDPCommunicationError",
+})
+#: Codes that mean the long-term keys, not the MFA code, are at fault.
+KEY_ERROR_CODES = {
+    "InvalidClientTokenId": "the access key id is not valid",
+    "SignatureDoesNotMatch": "the secret access key does not match the access key id",
+    "UnrecognizedClientException": "the access key id is not valid",
+    "ExpiredToken": "the keys are a session, not long-term keys",
+    "InvalidAccessKeyId": "the access key id is not valid",
+}
+
+
+class _Keys(NamedTuple):
+    """What botocore's signer reads from a credentials object."""
+
+    access_key: str
+    secret_key: str
+    token: Optional[str] = None
+
+
+def endpoint_url(region: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The STS endpoint, as botocore would choose it for regional endpoints."""
+    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
+        for variable in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
+            if environ.get(variable):
+                return environ[variable]
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://sts.{region}.{suffix}"
+
+
+def get_session_token(
+    *,
+    profile: str,
+    access_key_id: str,
+    secret_access_key: str,
+    serial: str,
+    code: str,
+    duration: int,
+    region: str,
+    environ: Mapping[str, str] = os.environ,
+) -> Session:
+    """Fetch a session; raise StsRejectedError or StsUnavailableError on failure."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.exceptions import BotoCoreError
+    from botocore.httpsession import URLLib3Session
+    from botocore.utils import get_environ_proxies
+
+    url = endpoint_url(region, environ)
+    body = urlencode({
+        "Action": "GetSessionToken",
+        "Version": API_VERSION,
+        "DurationSeconds": str(duration),
+        "SerialNumber": serial,
+        "TokenCode": code,
+    })
+    http = URLLib3Session(
+        verify=environ.get("AWS_CA_BUNDLE") or True,
+        proxies=get_environ_proxies(url),
+        timeout=(_timeout("MFAENV_CONNECT_TIMEOUT", CONNECT_TIMEOUT, environ),
+                 _timeout("MFAENV_READ_TIMEOUT", READ_TIMEOUT, environ)),
+    )
+    signer = SigV4Auth(_Keys(access_key_id, secret_access_key), "sts", region)
+    failure = ""
+    try:
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0.2, 0.5) * 2 ** attempt)  # jittered backoff
+            request = AWSRequest(
+                method="POST",
+                url=url,
+                data=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+            )
+            signer.add_auth(request)
+            try:
+                response = http.send(request.prepare())
+            except BotoCoreError as error:
+                failure = f"cannot reach {url}: {_connection_reason(error)}"
+                continue
+            status, content = response.status_code, response.content
+            if status == 200:
+                return _parse_credentials(content, url)
+            code_name, message = _parse_error(content)
+            if code_name in RETRYABLE_CODES or status >= 500 or status == 429:
+                failure = f"{url} answered {code_name or status}"
+                continue
+            raise _rejection(profile, code_name or f"HTTP {status}", message)
+    finally:
+        http.close()
+    raise StsUnavailableError(
+        f"profile '{profile}': STS unavailable after {MAX_ATTEMPTS} attempts ({failure}); try again shortly"
+    )
+
+
+def _timeout(variable: str, default: float, environ: Mapping[str, str]) -> float:
+    try:
+        return max(0.1, float(environ.get(variable, default)))
+    except ValueError:
+        return default
+
+
+def _connection_reason(error: Exception) -> str:
+    name = type(error).__name__
+    return {
+        "ConnectTimeoutError": "connection timed out",
+        "ReadTimeoutError": "no answer in time",
+        "EndpointConnectionError": "connection failed",
+        "SSLError": "TLS failed (set AWS_CA_BUNDLE?)",
+        "ProxyConnectionError": "proxy failed",
+        "ConnectionClosedError": "connection closed",
+    }.get(name, name)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _find(root: ElementTree.Element, name: str) -> Optional[str]:
+    for element in root.iter():
+        if _local(element.tag) == name:
+            return (element.text or "").strip()
+    return None
+
+
+def _parse_credentials(content: bytes, url: str) -> Session:
+    try:
+        root = ElementTree.fromstring(content)
+        values = [_find(root, name) for name in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")]
+        if not all(values):
+            raise ValueError("incomplete credentials")
+        access_key_id, secret, token, expiration = values
+        return Session(access_key_id, secret, token, expires=parse_expiry(expiration))
+    except (ElementTree.ParseError, ValueError):
+        raise StsUnavailableError(f"{url} answered with something that is not an STS session") from None
+
+
+def _parse_error(content: bytes):
+    try:
+        root = ElementTree.fromstring(content)
+    except ElementTree.ParseError:
+        return None, ""
+    return _find(root, "Code"), _one_line(_find(root, "Message") or "")
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()[:300]
+
+
+def _rejection(profile: str, code_name: str, message: str) -> StsRejectedError:
+    if code_name in KEY_ERROR_CODES:
+        return StsRejectedError(
+            f"profile '{profile}': STS rejected the long-term keys ({code_name}: {KEY_ERROR_CODES[code_name]}); "
+            f"check the source profile's aws_access_key_id and aws_secret_access_key"
+        )
+    if code_name == "AccessDenied" and "MultiFactorAuthentication" in message:
+        return StsRejectedError(
+            f"profile '{profile}': STS rejected the MFA code (AccessDenied); "
+            f"wait for the next code and try again, and check the MFA device ARN"
+        )
+    detail = f": {message}" if message else ""
+    return StsRejectedError(f"profile '{profile}': STS refused the request ({code_name}{detail})")

@@ -1,0 +1,137 @@
+"""Which environment variables a session sets and removes, and expiry formats.
+
+A mapping of name -> value, where ``None`` means "remove this variable",
+carries both exports and removals, so `get` and `unset` share one renderer.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Dict, Mapping, Optional
+
+#: A session with at most this many seconds left is treated as expired for reuse.
+REUSE_MARGIN_SECONDS = 300
+
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+EXPIRY_VARIABLES = ("AWS_CREDENTIAL_EXPIRATION", "AWS_SESSION_EXPIRATION")
+MFAENV_VARIABLES = ("MFAENV_PROFILE", "MFAENV_ACCOUNT", "MFAENV_EXPIRES")
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+#: Read by botocore before AWS_SESSION_TOKEN: a stale one would shadow the new session.
+LEGACY_TOKEN_VARIABLE = "AWS_SECURITY_TOKEN"
+#: Records the region mfaenv exported, so that only that region is removed later.
+REGION_MARKER_VARIABLE = "MFAENV_REGION"
+
+Variables = Dict[str, Optional[str]]
+
+
+@dataclass(frozen=True)
+class Session:
+    """Temporary credentials and when they stop working."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expires: int  # Unix epoch seconds
+
+    def seconds_left(self, now: Optional[float] = None) -> int:
+        return int(self.expires - (time.time() if now is None else now))
+
+    def reusable(self, now: Optional[float] = None) -> bool:
+        return self.seconds_left(now) > REUSE_MARGIN_SECONDS
+
+
+def format_expiry(epoch: int) -> str:
+    """ISO 8601 UTC with ``Z``: the form the AWS CLI and starship parse."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_FRACTION = re.compile(r"(\.\d+)")
+
+
+def parse_expiry(text: str) -> int:
+    """Epoch seconds from an ISO 8601 time as STS, the AWS CLI or peer tools write it.
+
+    Accepts ``Z``, ``+00:00`` and other offsets, fractional seconds, and a space
+    instead of ``T``. A time without an offset (written by some peers in local
+    time) is read as local time. Raises ValueError for anything else.
+    """
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    value = _FRACTION.sub("", value, count=1)  # Python 3.9 rejects most fractions
+    parsed = datetime.fromisoformat(value.replace(" ", "T", 1))
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()  # naive: local time
+    return int(parsed.timestamp())
+
+
+_ARN_ACCOUNT = re.compile(r"^arn:[^:]+:iam::(\d{12}):")
+
+
+def account_from_serial(serial: str) -> Optional[str]:
+    """The 12-digit account of an MFA device ARN; None for a hardware serial."""
+    match = _ARN_ACCOUNT.match(serial)
+    return match.group(1) if match else None
+
+
+def session_exports(
+    session: Session,
+    profile: str,
+    serial: str,
+    region: Optional[str],
+    environ: Mapping[str, str],
+) -> Variables:
+    """Everything an export sets and removes, in the order it is printed."""
+    variables: Variables = {
+        "AWS_ACCESS_KEY_ID": session.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
+        "AWS_SESSION_TOKEN": session.session_token,
+        LEGACY_TOKEN_VARIABLE: None,
+        "AWS_CREDENTIAL_EXPIRATION": format_expiry(session.expires),
+        "AWS_SESSION_EXPIRATION": format_expiry(session.expires),
+        "MFAENV_PROFILE": profile,
+        "MFAENV_ACCOUNT": account_from_serial(serial),
+        "MFAENV_EXPIRES": str(session.expires),
+    }
+    if region is not None:
+        variables.update({name: region for name in REGION_VARIABLES})
+        variables[REGION_MARKER_VARIABLE] = region
+    else:
+        variables.update(_region_removals(environ))
+    return variables
+
+
+def unset_all(environ: Mapping[str, str]) -> Variables:
+    """Everything `mfaenv unset` removes: the region only if mfaenv set it."""
+    names = CREDENTIAL_VARIABLES + (LEGACY_TOKEN_VARIABLE,) + EXPIRY_VARIABLES + MFAENV_VARIABLES
+    variables: Variables = {name: None for name in names}
+    variables.update(_region_removals(environ))
+    return variables
+
+
+def _region_removals(environ: Mapping[str, str]) -> Variables:
+    """Remove the region variables only while they still hold what mfaenv set."""
+    marker = environ.get(REGION_MARKER_VARIABLE)
+    removals: Variables = {}
+    if marker is not None:
+        for name in REGION_VARIABLES:
+            if environ.get(name) == marker:
+                removals[name] = None
+        removals[REGION_MARKER_VARIABLE] = None
+    return removals
+
+
+def session_from_environment(environ: Mapping[str, str]) -> Optional[Session]:
+    """The session an earlier export left in this shell, if it is complete."""
+    try:
+        return Session(
+            access_key_id=environ["AWS_ACCESS_KEY_ID"],
+            secret_access_key=environ["AWS_SECRET_ACCESS_KEY"],
+            session_token=environ["AWS_SESSION_TOKEN"],
+            expires=int(environ["MFAENV_EXPIRES"]),
+        )
+    except (KeyError, ValueError):
+        return None
