@@ -1,0 +1,134 @@
+"""Shared fixtures: a real STS emulator over HTTP, a throwaway HOME, real shells.
+
+moto's server runs as a separate process on 127.0.0.1 with a free port and
+mfaenv reaches it through AWS_ENDPOINT_URL_STS, exactly as a user would point
+it at any endpoint. Nothing in boto3/botocore is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+#: Shells whose emitted code the tests execute for real.
+REAL_SHELLS = ("bash", "zsh", "fish")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up in {timeout}s")
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def sts_endpoint() -> str:
+    """URL of a moto server (the STS emulator) running for the whole test session."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url + "/moto-api/")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def clean_environ(home: Path) -> Dict[str, str]:
+    """The test process's environment without anything AWS or mfaenv, HOME replaced."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "MFAENV_")) and key not in ("NO_COLOR",)
+    }
+    env["HOME"] = str(home)
+    env["MFAENV_SHELL"] = "bash"
+    return env
+
+
+@pytest.fixture
+def aws_home(tmp_path: Path) -> Path:
+    """A throwaway HOME whose ~/.aws holds the example credentials and config files."""
+    home = tmp_path / "home"
+    aws = home / ".aws"
+    aws.mkdir(parents=True)
+    shutil.copy(DATA / "credentials", aws / "credentials")
+    shutil.copy(DATA / "config", aws / "config")
+    (aws / "credentials").chmod(0o600)
+    return home
+
+
+@pytest.fixture
+def env(aws_home: Path, sts_endpoint: str) -> Dict[str, str]:
+    """Environment for running mfaenv against the emulator from the throwaway HOME."""
+    environ = clean_environ(aws_home)
+    environ["AWS_ENDPOINT_URL_STS"] = sts_endpoint
+    return environ
+
+
+def run_mfaenv(args: Sequence[str], env: Dict[str, str], input: Optional[str] = None, timeout: float = 60):
+    """Run the installed mfaenv in a subprocess, as a user's shell would."""
+    return subprocess.run(
+        [sys.executable, "-m", "mfaenv", *args],
+        env=env,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def require_shell(name: str) -> str:
+    """Path of a real shell; skipped locally when missing, a failure in CI."""
+    path = shutil.which(name)
+    if path is None:
+        if IN_CI:
+            pytest.fail(f"{name} is not installed; CI must install it (see .ci/run)")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+def run_shell(name: str, script: str, env: Dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run a script in a real, non-interactive shell with no rc files."""
+    path = require_shell(name)
+    flags = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": ["--no-config"]}[name]
+    return subprocess.run(
+        [path, *flags, "-c", script], env=env, capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(params=REAL_SHELLS)
+def shell_name(request) -> str:
+    require_shell(request.param)
+    return request.param
