@@ -9,58 +9,25 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import pytest
 
-DATA = Path(__file__).parent / "data"
+from emulator import DATA, free_port, moto_server, wait_for_http  # noqa: F401 (re-exported)
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: Shells whose emitted code the tests execute for real.
 REAL_SHELLS = ("bash", "zsh", "fish")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except urllib.error.HTTPError:
-            return  # it answered
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not come up in {timeout}s")
-            time.sleep(0.1)
-
-
 @pytest.fixture(scope="session")
 def sts_endpoint() -> str:
     """URL of a moto server (the STS emulator) running for the whole test session."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url + "/moto-api/")
+    with moto_server() as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def clean_environ(home: Path) -> Dict[str, str]:
