@@ -11,7 +11,7 @@ import sys
 from typing import List, Optional
 
 from mfaenv import __version__
-from mfaenv.errors import MfaenvError
+from mfaenv.errors import MfaenvError, UsageError
 
 #: Exit status for a bug in mfaenv itself (EX_SOFTWARE).
 INTERNAL_ERROR = 70
@@ -93,7 +93,7 @@ def _build_app():
                 if commands.codeinput.CODE_PATTERN.match(args[0]):
                     profile = os.environ.get("AWS_PROFILE")
                     if not profile:
-                        raise MfaenvError("no profile given and AWS_PROFILE is not set; run 'mfaenv PROFILE CODE'")
+                        raise UsageError("no profile given and AWS_PROFILE is not set; run 'mfaenv PROFILE CODE'")
                     args = [profile, *args]
                 args = ["get", *args]
             return super().parse_args(ctx, args)
