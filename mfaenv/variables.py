@@ -55,8 +55,9 @@ def parse_expiry(text: str) -> int:
     """Epoch seconds from an ISO 8601 time as STS, the AWS CLI or peer tools write it.
 
     Accepts ``Z``, ``+00:00`` and other offsets, fractional seconds, and a space
-    instead of ``T``. A time without an offset (written by some peers in local
-    time) is read as local time. Raises ValueError for anything else.
+    instead of ``T``. A time without an offset is read as UTC: aws-mfa writes
+    ``expiration`` that way (``%Y-%m-%d %H:%M:%S`` of the UTC time) and reads
+    it back as UTC. Raises ValueError for anything else.
     """
     value = text.strip()
     if value.endswith(("Z", "z")):
@@ -64,7 +65,7 @@ def parse_expiry(text: str) -> int:
     value = _FRACTION.sub("", value, count=1)  # Python 3.9 rejects most fractions
     parsed = datetime.fromisoformat(value.replace(" ", "T", 1))
     if parsed.tzinfo is None:
-        parsed = parsed.astimezone()  # naive: local time
+        parsed = parsed.replace(tzinfo=timezone.utc)
     return int(parsed.timestamp())
 
 
