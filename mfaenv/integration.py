@@ -6,19 +6,20 @@ because the rc-file line runs at every new shell.
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from mfaenv.errors import UsageError
 
 SCRIPT_FILES = {"bash": "mfaenv.bash", "zsh": "mfaenv.zsh", "fish": "mfaenv.fish", "powershell": "mfaenv.ps1"}
 ALIASES = {"pwsh": "powershell"}
 
-_PACKAGE = Path(__file__).resolve().parent
+# os.path, not pathlib: pathlib (+ urllib.parse, ipaddress) costs ~4 ms at every new shell.
+_PACKAGE = os.path.dirname(os.path.realpath(__file__))
 
 
 def script_folders():
     """The wheel carries shell/ inside the package; a checkout has it beside it."""
-    return (_PACKAGE / "shell", _PACKAGE.parent / "shell")
+    return (os.path.join(_PACKAGE, "shell"), os.path.join(os.path.dirname(_PACKAGE), "shell"))
 
 
 def init_script(shell: str) -> str:
@@ -26,7 +27,8 @@ def init_script(shell: str) -> str:
     if name not in SCRIPT_FILES:
         raise UsageError(f"no integration for shell '{shell}'; use one of: {', '.join(SCRIPT_FILES)}")
     for folder in script_folders():
-        path = folder / SCRIPT_FILES[name]
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
+        path = os.path.join(folder, SCRIPT_FILES[name])
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
     raise UsageError(f"integration script {SCRIPT_FILES[name]} is missing from this installation")
