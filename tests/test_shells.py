@@ -1,0 +1,320 @@
+"""Hostile values in every shell: what the shell ends up holding is exactly the value, and nothing runs.
+
+bash, zsh and fish are run for real, the way users run mfaenv (``eval "$(...)"``,
+``... | source``); each check reads the values back twice, through the shell's
+own ``printf`` and through ``env -0`` (what the AWS CLI will see), and looks for
+a canary file that any executed fragment would create. PowerShell, which
+cannot be installed here, goes through the tree-sitter checker of
+``tests/powershell.py``, which demands a shape and decodes the strings with
+PowerShell's own quoting rule.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import powershell
+from conftest import REAL_SHELLS, require_shell, run_mfaenv
+from mfaenv import shells
+from mfaenv.errors import UsageError
+
+CANARY = "pwned"
+#: Fragments that would create the canary file in the current directory if any shell ran them.
+EXECUTING_FRAGMENTS = [
+    f"$(touch {CANARY})", f"`touch {CANARY}`", f"; touch {CANARY}", f"' ; touch {CANARY}; '",
+    f'" ; touch {CANARY}; "', f"\\'; touch {CANARY}; #", f"(touch {CANARY})", f"<(touch {CANARY})",
+    f"=(touch {CANARY})", f"\n touch {CANARY}\n", f"'\ntouch {CANARY}\n'", f"&& touch {CANARY}",
+    f"| touch {CANARY}", f"${{touch {CANARY}}}", f"$(touch {CANARY}; echo ')",
+]
+#: Characters and sequences that shells give meaning to, or that a quoter may forget.
+SPECIAL_FRAGMENTS = [
+    "'", '"', "\\", "\\\\", "\\'", "$", "$HOME", "${HOME}", "$'\\x41'", "`", "!", "!!", "%", "%s", "{a,b}",
+    "{}", "*", "?", "[a]", "~", "#", "&", "|", ";", "\n", "\r", "\t", " ", "\x1b[31m", "\u00e9", "\u4e2d",
+    "\U0001f600", "\u2018", "\u2019", "\u201a", "\u201b", "\u201c", "\u201d", "\u2028", "\ufeff", "\uf600",
+    "\ufdd0", "$Env:HOME", "@()",
+]
+no_nul_text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\0"), max_size=12)
+hostile_values = st.lists(
+    st.one_of(no_nul_text, st.sampled_from(EXECUTING_FRAGMENTS), st.sampled_from(SPECIAL_FRAGMENTS)),
+    max_size=8,
+).map("".join)
+hostile_batches = st.lists(hostile_values, min_size=1, max_size=20)
+
+#: A few values a reviewer would try first; they are also run as plain examples.
+KNOWN_HOSTILE = [
+    "",
+    "it's",
+    "trailing backslash\\",
+    "\\",
+    "'",
+    "''",
+    "a'\\''b",
+    "\u2019; Remove-Item ~; \u2019",
+    "'; Remove-Item ~; '",
+    "line one\nline two\n",
+    "\n",
+    f"$(touch {CANARY})`touch {CANARY}`; touch {CANARY}",
+    "%s %d %% !! !$ {a,b} * ~",
+    "\u2018\u2019\u201a\u201b \u201c\u201d caf\u00e9 \U0001f600",
+    "\\'\\\\'",
+]
+
+SHELL_ENV_EXTRA = {"LC_ALL": "C.UTF-8"}
+
+
+def shell_environ(directory: Path) -> Dict[str, str]:
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MFAENV_"))
+    }
+    env.update(SHELL_ENV_EXTRA, HOME=str(directory))
+    return env
+
+
+def read_back(shell: str, emitted: str, names: Sequence[str], environ: Dict[str, str], directory: Path):
+    """Run emitted text as a user would in a real shell; return (printf view, env -0 view, process)."""
+    require_shell(shell)
+    script_file = directory / "emitted.txt"
+    env_file = directory / "env.out"
+    script_file.write_text(emitted, encoding="utf-8")
+    if shell == "fish":
+        load = f"cat '{script_file}' | source"
+        args = " ".join(f'"${name}"' for name in names)
+    else:
+        load = f"eval \"$(cat '{script_file}')\""
+        args = " ".join(f'"${name}"' for name in names)
+    script = f"{load}\nprintf '%s\\0' {args}\ncommand env -0 > '{env_file}'\n"
+    flags = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": ["--no-config"]}[shell]
+    process = subprocess.run(
+        [shell, *flags, "-c", script], env=environ, cwd=directory, capture_output=True, timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    printed = process.stdout.split(b"\0")[: len(names)] if names else []
+    exported = {}
+    if env_file.exists():
+        for item in env_file.read_bytes().split(b"\0"):
+            key, _, value = item.partition(b"=")
+            exported[key.decode("utf-8", "replace")] = value
+    return printed, exported, process
+
+
+def assert_round_trip(shell: str, values: List[str]) -> None:
+    names = [f"MFAENV_TEST_V{index}" for index in range(len(values))]
+    emitted = shells.dialect_for(shell).render(dict(zip(names, values)))
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        printed, exported, process = read_back(shell, emitted, names, shell_environ(directory), directory)
+        assert not (directory / CANARY).exists(), f"{shell} ran a fragment of {values!r}"
+        assert process.returncode == 0 and process.stderr == b"", process.stderr.decode(errors="replace")
+        expected = [value.encode("utf-8") for value in values]
+        assert printed == expected, f"{shell} holds different values; emitted:\n{emitted}"
+        assert [exported.get(name) for name in names] == expected, f"{shell} exported different values"
+
+
+# -- bash, zsh, fish: property and examples -------------------------------------------------------
+
+
+@pytest.mark.shell
+@pytest.mark.parametrize("shell", REAL_SHELLS)
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=hostile_batches)
+@example(values=KNOWN_HOSTILE)
+def test_any_value_arrives_byte_exact_and_runs_nothing(shell, values):
+    assert_round_trip(shell, values)
+
+
+@pytest.mark.shell
+@pytest.mark.parametrize("shell", REAL_SHELLS)
+@pytest.mark.parametrize("value", KNOWN_HOSTILE, ids=range(len(KNOWN_HOSTILE)))
+def test_known_hostile_value_alone(shell, value):
+    assert_round_trip(shell, [value])
+
+
+@pytest.mark.shell
+def test_the_round_trip_catches_posix_quoting_in_fish():
+    """virtualenv's old bug, which the checks above must be able to see: POSIX
+    quoting in fish breaks on a trailing backslash."""
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        emitted = shells.POSIX.render({"V": "trailing\\"}).replace("export V=", "set -gx V ")
+        printed, _, process = read_back("fish", emitted, ["V"], shell_environ(directory), directory)
+        assert printed != [b"trailing\\"] or process.returncode != 0
+
+
+# -- the whole CLI: a hostile profile name --------------------------------------------------------
+
+HOSTILE_PROFILE_NAMES = [
+    f"it's $(touch {CANARY}) `touch {CANARY}`; touch {CANARY} \"x\" \\",
+    f"line\n touch {CANARY}\n\u2019; Remove-Item ~; \u2019 caf\u00e9 \U0001f600 %s !! {{a,b}}\\",
+]
+SERIAL = "arn:aws:iam::111111111111:mfa/jane"
+
+
+def fetch_for_hostile_name(name: str, shell: str, env: Dict[str, str]) -> str:
+    result = run_mfaenv(["get", name, "123456", "--source", "stage-default", "--serial", SERIAL, "--shell", shell], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    return result.stdout
+
+
+@pytest.mark.shell
+@pytest.mark.parametrize("shell", REAL_SHELLS)
+@pytest.mark.parametrize("name", HOSTILE_PROFILE_NAMES, ids=["quotes-and-substitutions", "newlines-and-unicode"])
+def test_hostile_profile_name_runs_nothing(shell, name, env, tmp_path):
+    emitted = fetch_for_hostile_name(name, shell, env)
+    names = ["MFAENV_PROFILE", "MFAENV_ACCOUNT", "AWS_SESSION_TOKEN"]
+    printed, exported, process = read_back(shell, emitted, names, {**env, **SHELL_ENV_EXTRA}, tmp_path)
+    assert not (tmp_path / CANARY).exists()
+    assert process.returncode == 0 and process.stderr == b"", process.stderr
+    assert printed[:2] == [name.encode(), b"111111111111"]
+    assert exported["MFAENV_PROFILE"] == name.encode()
+    assert exported["AWS_SESSION_TOKEN"] == printed[2] != b""
+
+
+@pytest.mark.parametrize("name", HOSTILE_PROFILE_NAMES, ids=["quotes-and-substitutions", "newlines-and-unicode"])
+def test_hostile_profile_name_is_one_string_in_powershell(name, env):
+    emitted = fetch_for_hostile_name(name, "powershell", env)
+    decoded = dict(powershell.check_script(emitted))
+    assert decoded["MFAENV_PROFILE"] == name
+    assert decoded["AWS_SECURITY_TOKEN"] is None
+
+
+# -- unset, and the stale AWS_SECURITY_TOKEN ------------------------------------------------------
+
+STALE_SESSION = {
+    "AWS_ACCESS_KEY_ID": "ASIAOLDSESSION000001",
+    "AWS_SECRET_ACCESS_KEY": "old/secret",
+    "AWS_SESSION_TOKEN": "old-token",
+    "AWS_SECURITY_TOKEN": "stale-legacy-token",
+    "AWS_CREDENTIAL_EXPIRATION": "2020-01-01T00:00:00Z",
+    "AWS_SESSION_EXPIRATION": "2020-01-01T00:00:00Z",
+    "MFAENV_PROFILE": "prod",
+    "MFAENV_ACCOUNT": "222222222222",
+    "MFAENV_EXPIRES": "1577836800",
+    "AWS_REGION": "eu-west-1",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "MFAENV_REGION": "eu-west-1",
+}
+
+
+@pytest.mark.shell
+@pytest.mark.parametrize("shell", REAL_SHELLS)
+def test_unset_removes_every_variable_and_keeps_aws_profile(shell, env, tmp_path):
+    environ = {**env, **STALE_SESSION, **SHELL_ENV_EXTRA, "AWS_PROFILE": "prod"}
+    result = run_mfaenv(["unset", "--shell", shell], environ)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    _, exported, process = read_back(shell, result.stdout, [], environ, tmp_path)
+    assert process.stderr == b""
+    assert sorted(name for name in STALE_SESSION if name in exported) == []
+    assert exported["AWS_PROFILE"] == b"prod"
+
+
+@pytest.mark.shell
+@pytest.mark.parametrize("shell", REAL_SHELLS)
+def test_unset_keeps_a_region_the_user_set_after_mfaenv(shell, env, tmp_path):
+    environ = {**env, **STALE_SESSION, **SHELL_ENV_EXTRA, "AWS_REGION": "us-west-2"}
+    result = run_mfaenv(["unset", "--shell", shell], environ)
+    _, exported, _ = read_back(shell, result.stdout, [], environ, tmp_path)
+    assert exported.get("AWS_REGION") == b"us-west-2"
+    assert "AWS_DEFAULT_REGION" not in exported and "MFAENV_REGION" not in exported
+
+
+@pytest.mark.shell
+@pytest.mark.parametrize("shell", REAL_SHELLS)
+def test_new_session_removes_a_stale_security_token(shell, env, tmp_path):
+    environ = {**env, **STALE_SESSION, **SHELL_ENV_EXTRA}
+    result = run_mfaenv(["stage", "123456", "--shell", shell], environ)
+    assert result.returncode == 0, result.stderr
+    _, exported, process = read_back(shell, result.stdout, [], environ, tmp_path)
+    assert process.returncode == 0 and process.stderr == b"", process.stderr
+    assert "AWS_SECURITY_TOKEN" not in exported
+    assert exported["AWS_SESSION_TOKEN"] not in (b"", b"old-token")
+    assert exported["MFAENV_PROFILE"] == b"stage"
+    # stage names no region: the region the prod session exported goes with it
+    assert "AWS_REGION" not in exported and "MFAENV_REGION" not in exported
+
+
+def test_unset_in_powershell_is_only_removals(env):
+    result = run_mfaenv(["unset", "--shell", "powershell"], {**env, **STALE_SESSION})
+    removed = powershell.check_script(result.stdout)
+    assert all(value is None for _, value in removed)
+    assert {name for name, _ in removed} == set(STALE_SESSION)
+
+
+# -- NUL ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell"])
+def test_a_nul_in_a_value_is_refused(shell):
+    with pytest.raises(UsageError, match="NUL"):
+        shells.dialect_for(shell).render({"MFAENV_PROFILE": "sta\0ge"})
+
+
+# -- PowerShell, through the tree-sitter checker --------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=hostile_batches)
+@example(values=KNOWN_HOSTILE)
+def test_any_value_is_one_string_in_powershell(values):
+    mapping: Dict[str, Optional[str]] = {f"MFAENV_TEST_V{index}": value for index, value in enumerate(values)}
+    mapping["AWS_SECURITY_TOKEN"] = None
+    emitted = shells.POWERSHELL.render(mapping)
+    assert powershell.check_script(emitted) == list(mapping.items()), powershell.tree_dump(emitted)
+
+
+@given(value=hostile_values)
+@settings(max_examples=300, deadline=None)
+def test_powershell_quote_decodes_to_the_value(value):
+    assert powershell.decode_verbatim(shells.POWERSHELL.quote(value)) == value
+
+
+def test_powershell_decoder_follows_the_tokenizer():
+    """A quote pair yields its second character; any quote alone ends the string."""
+    assert powershell.decode_verbatim("'a''b'") == "a'b"
+    assert powershell.decode_verbatim("'\u2018\u2019'") == "\u2019"
+    assert powershell.decode_verbatim("\u201b\u201a'\u2019") == "'"
+    with pytest.raises(powershell.UnsafeScript):
+        powershell.decode_verbatim("'a\u2019b'")  # ends after a
+    with pytest.raises(powershell.UnsafeScript):
+        powershell.decode_verbatim("'a''")  # never ends
+
+
+def _naive_quote(value: str) -> str:
+    """The quoter a contributor might write: doubles ' but forgets U+2018-U+201B."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@pytest.mark.parametrize("script", [
+    "$Env:MFAENV_PROFILE = 'x'; Remove-Item ~; ''\n",
+    "$Env:MFAENV_PROFILE = 'x'\nRemove-Item ~\n",
+    "$Env:MFAENV_PROFILE = 'a' + (Remove-Item ~)\n",
+    "$Env:MFAENV_PROFILE = \"$(Remove-Item ~)\"\n",
+    "$Env:MFAENV_PROFILE = 'x' # comment\n",
+    "Remove-Item Env:MFAENV_PROFILE -ErrorAction SilentlyContinue -Recurse\n",
+    "$Env:MFAENV_PROFILE = 'unterminated\n",
+    f"$Env:MFAENV_PROFILE = {_naive_quote(chr(0x2019) + '; Remove-Item ~; ' + chr(0x2019))}\n",
+    f"$Env:MFAENV_PROFILE = {_naive_quote('a' + chr(0x2018))}\n",
+], ids=["semicolon", "second-command", "concatenation", "double-quotes", "comment", "extra-argument",
+        "unterminated", "naive-quoter-injection", "naive-quoter-unterminated"])
+def test_powershell_checker_rejects_what_powershell_would_run(script):
+    # tree-sitter parses most of these without any error: the shape check is what fails
+    with pytest.raises(powershell.UnsafeScript):
+        powershell.check_script(script)
+
+
+def test_powershell_checker_catches_a_naive_quoter_that_parses_cleanly():
+    value = "\u2019; Remove-Item ~; \u2019"
+    script = f"$Env:MFAENV_PROFILE = {_naive_quote(value)}\n"
+    tree = powershell.parse(script)
+    assert not tree.root_node.has_error  # the grammar alone sees one harmless string
+    with pytest.raises(powershell.UnsafeScript):
+        powershell.check_script(script)
+    assert powershell.check_script(shells.POWERSHELL.render({"MFAENV_PROFILE": value})) == [("MFAENV_PROFILE", value)]
