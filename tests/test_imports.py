@@ -1,0 +1,114 @@
+"""What each command imports, read from `python -X importtime` (SPEC "Speed").
+
+Commands that make no AWS call never load boto3 or botocore; `init` (run by
+every new shell) loads neither typer, click nor rich; the fetch loads only
+botocore's signer and HTTP session, never a client or boto3. The module
+names come from the stderr of a real subprocess, and each test also asserts
+that modules it *expects* are in the list, so a parsing slip cannot make a
+test pass on an empty list.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from typing import Dict, List, Sequence
+
+import pytest
+
+from conftest import clean_environ
+
+#: `import time:  self [us] |  cumulative | <indent>module`; the header line has no digits.
+IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \| *(\S+)\s*$")
+AWS_SDK = ("boto3", "botocore")
+CLI_FRAMEWORKS = ("typer", "click", "rich")
+#: What a botocore client would load: boto3, the client and session machinery,
+#: the endpoint tables and the service model loader.
+FULL_CLIENT = ("boto3", "botocore.client", "botocore.session", "botocore.endpoint", "botocore.regions", "botocore.loaders")
+
+
+def imported_modules(args: Sequence[str], env: Dict[str, str]) -> tuple:
+    """(modules in import order, completed process) of `python -X importtime -m mfaenv ARGS`."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mfaenv", *args],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+    modules: List[str] = []
+    for line in result.stderr.splitlines():
+        match = IMPORT_LINE.match(line)
+        if match:
+            modules.append(match.group(1))
+    assert modules, f"no `import time:` lines parsed from stderr:\n{result.stderr[:2000]}"
+    assert "mfaenv.cli" in modules, "the parsed list lacks mfaenv.cli itself: the parser is wrong"
+    return modules, result
+
+
+def loaded(modules: Sequence[str], packages: Sequence[str]) -> List[str]:
+    """Modules of the list that are one of the packages or inside one."""
+    return [m for m in modules if any(m == p or m.startswith(p + ".") for p in packages)]
+
+
+def stderr_without_importtime(result: subprocess.CompletedProcess) -> str:
+    return "\n".join(line for line in result.stderr.splitlines() if not line.startswith("import time:"))
+
+
+@pytest.fixture
+def session_env(aws_home) -> Dict[str, str]:
+    """A shell that holds a live session, so that prompt and status do their full work."""
+    env = clean_environ(aws_home)
+    env.update(
+        AWS_ACCESS_KEY_ID="ASIAEXAMPLE000000001",
+        AWS_SECRET_ACCESS_KEY="secret",
+        AWS_SESSION_TOKEN="token",
+        MFAENV_PROFILE="stage",
+        MFAENV_ACCOUNT="111111111111",
+        MFAENV_EXPIRES=str(int(time.time()) + 3600),
+    )
+    return env
+
+
+@pytest.mark.parametrize("shell", ["zsh", "bash"])
+def test_init_loads_no_cli_framework_and_no_aws_sdk(shell, session_env):
+    modules, result = imported_modules(["init", shell], session_env)
+    assert result.returncode == 0, stderr_without_importtime(result)
+    assert result.stdout.strip(), "init printed no script"
+    assert "mfaenv.integration" in modules, "init did not take its fast path"
+    assert loaded(modules, CLI_FRAMEWORKS) == []
+    assert loaded(modules, AWS_SDK) == []
+
+
+@pytest.mark.parametrize(
+    "args, status, expected",
+    [
+        pytest.param(["unset"], 0, "AWS_SESSION_TOKEN", id="unset"),
+        pytest.param(["prompt"], 0, "stage 111111111111", id="prompt"),
+        pytest.param(["status"], 0, "profile:  stage", id="status"),
+        pytest.param(["--help"], 0, "Usage", id="--help"),
+        pytest.param(["--version"], 0, "mfaenv ", id="--version"),
+    ],
+)
+def test_local_commands_never_load_the_aws_sdk(args, status, expected, session_env):
+    modules, result = imported_modules(args, session_env)
+    assert result.returncode == status, stderr_without_importtime(result)
+    assert expected in result.stdout
+    # These go through typer: its presence shows the list covers third-party packages.
+    assert "typer" in modules
+    assert loaded(modules, AWS_SDK) == []
+
+
+def test_help_is_plain_click_not_rich(session_env):
+    """typer's rich help loads rich and markdown-it: ~70 ms on every --help."""
+    modules, result = imported_modules(["--help"], session_env)
+    assert result.returncode == 0
+    assert "typer" in modules
+    assert loaded(modules, ("typer.rich_utils", "rich", "markdown_it")) == []
+
+
+def test_fetch_loads_only_the_signer_and_http_session(env):
+    modules, result = imported_modules(["stage", "123456"], env)
+    assert result.returncode == 0, stderr_without_importtime(result)
+    assert "export AWS_SESSION_TOKEN=" in result.stdout
+    assert {"botocore.auth", "botocore.httpsession"} <= set(modules), "the fetch did not load botocore's signer"
+    assert loaded(modules, FULL_CLIENT) == []
