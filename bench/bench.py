@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""Start-up benchmark: mfaenv's commands side by side with what they replace.
+
+    python bench/bench.py            # ~15 rounds
+    python bench/bench.py --quick    # 5 rounds, core rows only
+
+Run it with the interpreter mfaenv is installed in (the dev venv): it uses
+that interpreter's `mfaenv` console script (else `python -m mfaenv`), starts
+a moto server on a free local port as the STS endpoint, and runs everything
+from a throwaway HOME holding copies of tests/data/credentials and config.
+
+Every comparison is measured pairwise: in each round the command and its
+baseline run back to back, in alternating order, and the reported ratio is
+the median of the per-round ratios, which cancels most of the drift of a
+shared machine. Wall time is time.perf_counter() around subprocess.run();
+CPU time is the child's user+sys from getrusage(RUSAGE_CHILDREN).
+
+A benchmark is not a test: it prints "over" and a warning when a target is
+missed, and still exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import os
+import platform
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+PY = sys.executable
+PROFILE = "stage"
+CODE = "123456"
+DURATION = 43200
+
+
+@dataclass
+class Command:
+    label: str
+    argv: List[str]
+    env: Optional[Dict[str, str]] = None  # None: the benchmark's base environment
+    ok_codes: Sequence[int] = (0,)
+
+
+@dataclass
+class Pair:
+    subject: Command
+    baseline: Command
+    target: Optional[float]  # highest acceptable median ratio; None: for reference only
+    wall: List[float] = field(default_factory=list)
+    base_wall: List[float] = field(default_factory=list)
+    cpu: List[float] = field(default_factory=list)
+    base_cpu: List[float] = field(default_factory=list)
+    note: str = ""
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_moto() -> Optional[tuple]:
+    """(process, url) of a moto server, or None if moto is not installed."""
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        return None
+    port = free_port()
+    process = subprocess.Popen(
+        [PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+            return process, url
+        except urllib.error.HTTPError:
+            return process, url
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.terminate()
+                return None
+            time.sleep(0.1)
+
+
+def make_home(parent: Path) -> Path:
+    home = parent / "home"
+    aws = home / ".aws"
+    aws.mkdir(parents=True)
+    shutil.copy(DATA / "credentials", aws / "credentials")
+    shutil.copy(DATA / "config", aws / "config")
+    (aws / "credentials").chmod(0o600)
+    return home
+
+
+def base_environ(home: Path) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MFAENV_", "PYTHON"))}
+    env.update(HOME=str(home), MFAENV_SHELL="bash")
+    return env
+
+
+def mfaenv_command() -> tuple:
+    script = Path(PY).parent / "mfaenv"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)], f"console script {script}"
+    return [PY, "-m", "mfaenv"], f"{PY} -m mfaenv (no console script beside the interpreter)"
+
+
+def aws_cli() -> Optional[str]:
+    """The real `aws` executable: a pyenv shim would add its own start-up to every run."""
+    path = shutil.which("aws")
+    if path and "/shims/" in path and shutil.which("pyenv"):
+        real = subprocess.run(["pyenv", "which", "aws"], capture_output=True, text=True)
+        if real.returncode == 0 and real.stdout.strip():
+            return real.stdout.strip()
+    return path
+
+
+def stage_call() -> Dict[str, str]:
+    """Keys, MFA device and region mfaenv resolves for `stage`, for the reference scripts."""
+    credentials = configparser.RawConfigParser()
+    credentials.read(DATA / "credentials")
+    config = configparser.RawConfigParser()
+    config.read(DATA / "config")
+    return {
+        "key": credentials.get(f"{PROFILE}-default", "aws_access_key_id"),
+        "secret": credentials.get(f"{PROFILE}-default", "aws_secret_access_key"),
+        "serial": credentials.get(PROFILE, "aws_arn_mfa"),
+        "region": config.get("default", "region", fallback="us-east-1"),
+    }
+
+
+PRINT_EXPORTS = """
+for name, key in (("AWS_ACCESS_KEY_ID", "AccessKeyId"), ("AWS_SECRET_ACCESS_KEY", "SecretAccessKey"),
+                  ("AWS_SESSION_TOKEN", "SessionToken")):
+    print(f"export {name}='{r[key]}'")
+print(f"export AWS_CREDENTIAL_EXPIRATION='{r['Expiration'].strftime('%Y-%m-%dT%H:%M:%SZ')}'")
+"""
+
+
+def boto3_script(call: Dict[str, str]) -> str:
+    return (
+        "import boto3\n"
+        f"c = boto3.client('sts', region_name={call['region']!r}, aws_access_key_id={call['key']!r}, "
+        f"aws_secret_access_key={call['secret']!r})\n"
+        f"r = c.get_session_token(SerialNumber={call['serial']!r}, TokenCode={CODE!r}, "
+        f"DurationSeconds={DURATION})['Credentials']\n" + PRINT_EXPORTS
+    )
+
+
+def botocore_script(call: Dict[str, str]) -> str:
+    return (
+        "import botocore.session\n"
+        f"c = botocore.session.get_session().create_client('sts', region_name={call['region']!r}, "
+        f"aws_access_key_id={call['key']!r}, aws_secret_access_key={call['secret']!r})\n"
+        f"r = c.get_session_token(SerialNumber={call['serial']!r}, TokenCode={CODE!r}, "
+        f"DurationSeconds={DURATION})['Credentials']\n" + PRINT_EXPORTS
+    )
+
+
+TRIVIAL_TYPER_APP = """
+import typer
+app = typer.Typer(add_completion=False)
+@app.command()
+def hello(name: str = "world"):
+    print(name)
+app(["--name", "x"])
+"""
+
+
+def session_environ(env: Dict[str, str], exports: str) -> Dict[str, str]:
+    """env plus the variables of `export NAME='value'` lines (values never hold quotes here)."""
+    result = dict(env)
+    for line in exports.splitlines():
+        if line.startswith("export ") and "=" in line:
+            name, _, value = line[len("export "):].partition("=")
+            result[name] = value.strip("'\"")
+    return result
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def run(command: Command, env: Dict[str, str]) -> tuple:
+    """(wall seconds, cpu seconds, completed process) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(
+        command.argv, env=command.env or env, stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, result
+
+
+def check(command: Command, result: subprocess.CompletedProcess) -> str:
+    if result.returncode in command.ok_codes:
+        return ""
+    first = (result.stderr.strip().splitlines() or [""])[-1][:120]
+    return f"{command.label} exits {result.returncode}: {first}"
+
+
+def measure(pairs: List[Pair], rounds: int, env: Dict[str, str], progress: bool) -> None:
+    for pair in pairs:  # warm-up: .pyc files, page cache, moto's first request
+        for command in (pair.subject, pair.baseline):
+            _, _, result = run(command, env)
+            pair.note = pair.note or check(command, result)
+    for number in range(rounds):
+        if progress:
+            print(f"\rround {number + 1}/{rounds}", end="", file=sys.stderr, flush=True)
+        for pair in pairs:
+            order = (pair.subject, pair.baseline) if number % 2 == 0 else (pair.baseline, pair.subject)
+            for command in order:
+                wall, cpu, result = run(command, env)
+                pair.note = pair.note or check(command, result)
+                if command is pair.subject:
+                    pair.wall.append(wall)
+                    pair.cpu.append(cpu)
+                else:
+                    pair.base_wall.append(wall)
+                    pair.base_cpu.append(cpu)
+    if progress:
+        print(file=sys.stderr)
+
+
+def ratio(values: List[float], bases: List[float]) -> float:
+    return statistics.median(v / b for v, b in zip(values, bases) if b > 0)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def table(pairs: List[Pair]) -> List[str]:
+    lines = [
+        "| command | median ms | baseline | baseline ms | ratio | cpu ratio | target | |",
+        "|---|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for pair in pairs:
+        wall_ratio = ratio(pair.wall, pair.base_wall)
+        cpu_ratio = ratio(pair.cpu, pair.base_cpu)
+        if pair.target is None:
+            verdict, target = "ref", "-"
+        else:
+            verdict, target = ("ok" if wall_ratio <= pair.target else "over"), f"<= {pair.target:.1f}x"
+        if pair.note:
+            verdict += " (!)"
+        lines.append(
+            f"| `{pair.subject.label}` | {statistics.median(pair.wall) * 1000:.0f} | `{pair.baseline.label}` "
+            f"| {statistics.median(pair.base_wall) * 1000:.0f} | {wall_ratio:.2f}x | {cpu_ratio:.2f}x "
+            f"| {target} | {verdict} |"
+        )
+    return lines
+
+
+def versions(aws: Optional[str]) -> str:
+    def version(module: str) -> str:
+        try:
+            from importlib.metadata import version as dist_version
+
+            return dist_version(module)
+        except Exception:
+            return "not installed"
+
+    parts = [
+        f"Python {platform.python_version()}",
+        f"mfaenv {version('mfaenv')}",
+        f"boto3 {version('boto3')}",
+        f"botocore {version('botocore')}",
+        f"typer {version('typer')}",
+        f"click {version('click')}",
+    ]
+    if aws:
+        result = subprocess.run([aws, "--version"], capture_output=True, text=True)
+        parts.append((result.stdout or result.stderr).strip().split(" ")[0])
+    return ", ".join(parts) + f"; {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of each pair (default 15, --quick 5)")
+    parser.add_argument("--quick", action="store_true", help="5 rounds, core rows only (no AWS CLI, --version, prompt, status)")
+    options = parser.parse_args(argv)
+    rounds = options.rounds or (5 if options.quick else 15)
+
+    mfaenv, how = mfaenv_command()
+    aws = None if options.quick else aws_cli()
+
+    with tempfile.TemporaryDirectory(prefix="mfaenv-bench-") as scratch:
+        env = base_environ(make_home(Path(scratch)))
+        pairs: List[Pair] = []
+        warnings: List[str] = []
+
+        moto = start_moto()
+        try:
+            if moto is None:
+                warnings.append("moto is not installed (pip install 'moto[server]'): fetch rows skipped")
+                session_env = env
+            else:
+                env["AWS_ENDPOINT_URL_STS"] = moto[1]
+                call = stage_call()
+                boto3_cmd = Command("boto3 script", [PY, "-c", boto3_script(call)])
+                fetch = Command(f"mfaenv {PROFILE} {CODE}", [*mfaenv, PROFILE, CODE])
+                pairs.append(Pair(fetch, boto3_cmd, 0.9))
+                pairs.append(Pair(Command("botocore-client script", [PY, "-c", botocore_script(call)]), boto3_cmd, None))
+                if aws:
+                    awscmd = Command(
+                        "aws sts get-session-token",
+                        [aws, "sts", "get-session-token", "--profile", f"{PROFILE}-default", "--region", call["region"],
+                         "--serial-number", call["serial"], "--token-code", CODE,
+                         "--duration-seconds", str(DURATION), "--output", "json"],
+                    )
+                    pairs.append(Pair(awscmd, boto3_cmd, None))
+                elif not options.quick:
+                    warnings.append("AWS CLI not found: its row is skipped")
+                _, _, first = run(fetch, env)
+                session_env = session_environ(env, first.stdout)
+
+            typer_cmd = Command("python -c 'import typer'", [PY, "-c", "import typer"])
+            pairs.append(Pair(Command("mfaenv unset", [*mfaenv, "unset"]), typer_cmd, 1.3))
+            pairs.append(Pair(Command("mfaenv --help", [*mfaenv, "--help"]), typer_cmd, 1.3))
+            if not options.quick:
+                pairs.append(Pair(Command("mfaenv --version", [*mfaenv, "--version"]), typer_cmd, 1.3))
+                # With this shell's session in the environment, as the prompt would render it.
+                pairs.append(Pair(Command("mfaenv prompt", [*mfaenv, "prompt"], env=session_env), typer_cmd, 1.3))
+                pairs.append(Pair(Command("mfaenv status", [*mfaenv, "status"], env=session_env,
+                                              ok_codes=(0,) if moto else (0, 1)), typer_cmd, 1.3))
+            # typer's own cost, absolute: a typer upgrade moves the `import typer` baseline too,
+            # and typer 0.29 imports pydantic only when an app runs (SPEC "Speed").
+            pairs.append(Pair(Command("trivial typer app", [PY, "-c", TRIVIAL_TYPER_APP]), typer_cmd, None))
+            init = Command("mfaenv init zsh", [*mfaenv, "init", "zsh"])
+            pairs.append(Pair(init, Command("python -c pass", [PY, "-c", "pass"]), 1.5))
+            # The floor of any console script: pip's and uv's wrappers `import re` (~5 ms).
+            pairs.append(Pair(init, Command("python -c 'import re'", [PY, "-c", "import re"]), None))
+
+            measure(pairs, rounds, env, progress=sys.stderr.isatty())
+        finally:
+            if moto is not None:
+                moto[0].terminate()
+                moto[0].wait(timeout=10)
+
+    print(f"{rounds} rounds, pairwise; median of per-round ratios. {versions(aws)}.")
+    print(f"mfaenv: {how}.")
+    print()
+    print("\n".join(table(pairs)))
+    for pair in pairs:
+        if pair.note:
+            warnings.append(pair.note)
+        if pair.target is not None and ratio(pair.wall, pair.base_wall) > pair.target:
+            warnings.append(f"{pair.subject.label} is over its target of {pair.target:.1f}x {pair.baseline.label}")
+    if warnings:
+        print()
+        for warning in warnings:
+            print(f"warning: {warning}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
