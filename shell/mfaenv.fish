@@ -1,0 +1,108 @@
+# mfaenv shell integration for fish (printed by `mfaenv init fish`).
+#
+# A child process cannot change its parent's environment, so `mfaenv` becomes
+# a function that sources what the real command prints. It also defines
+# `mfaenv_prompt` and completion. Internal names start with __mfaenv_.
+# `command`, `builtin`, `set`, `string` and `test` are reserved words in fish;
+# other builtins are called as `builtin NAME` so user functions cannot stand
+# in for them.
+
+# Commands that print shell code are sourced; everything else (list, status,
+# prompt, init, --help, --version) runs untouched, straight to the terminal.
+function __mfaenv_changes_shell
+    switch "$argv[1]"
+        case '' '-*' list status prompt init profiles
+            return 1
+    end
+    not builtin contains -- -h $argv
+    and not builtin contains -- --help $argv
+    and not builtin contains -- --version $argv
+end
+
+function mfaenv --description 'Fetch AWS MFA session credentials into this shell'
+    if not __mfaenv_changes_shell $argv
+        command mfaenv $argv
+        return $status
+    end
+    # MFAENV_SHELL for this one call only; the code prompt uses /dev/tty, not
+    # stdout. A failed run returns its own status and sources nothing.
+    set -l __mfaenv_code (MFAENV_SHELL=fish command mfaenv $argv)
+    or return $status
+    # The substitution split the output into lines; join them back whole.
+    string join \n -- $__mfaenv_code | builtin source
+    # The real command succeeded. (`set -e` of a variable that was not set,
+    # as an export removes AWS_SECURITY_TOKEN, leaves status 4 behind.)
+    return 0
+end
+
+# Prints "stage 123456789012 11h59m", "expired", or nothing without a session,
+# exactly as `mfaenv prompt` does. fish has no clock variable, so one `date`
+# per render is the whole cost (no Python, no AWS call).
+function mfaenv_prompt --description 'mfaenv prompt segment: profile, account, time left'
+    test -n "$MFAENV_PROFILE"; or return 0
+    # Digits only, as in the other shells: anything else is no usable session.
+    string match -qr '^[0-9]{1,18}$' -- "$MFAENV_EXPIRES"; or return 0
+    set -l __mfaenv_left (builtin math "$MFAENV_EXPIRES - "(command date +%s))
+    if test "$__mfaenv_left" -le 0
+        builtin printf '%s' expired
+        return 0
+    end
+    set -l __mfaenv_minutes (builtin math "floor($__mfaenv_left / 60)")
+    set -l __mfaenv_parts $MFAENV_PROFILE
+    test -n "$MFAENV_ACCOUNT"; and set -a __mfaenv_parts $MFAENV_ACCOUNT
+    if test $__mfaenv_minutes -ge 60
+        set -a __mfaenv_parts (builtin printf '%dh%02dm' (builtin math "floor($__mfaenv_minutes / 60)") (builtin math "$__mfaenv_minutes % 60"))
+    else
+        set -a __mfaenv_parts {$__mfaenv_minutes}m
+    end
+    builtin printf '%s' "$__mfaenv_parts"
+end
+
+# Completion of commands, options and profile names. `mfaenv profiles` reads
+# the AWS files without loading boto3 or Typer, so a Tab stays quick. The
+# conditions are our own rather than fish's __fish_* helpers, which are not
+# loaded in every fish (e.g. `fish --no-config`).
+function __mfaenv_profiles
+    command mfaenv profiles 2>/dev/null
+end
+
+# True when the word being completed is argument number $argv[1] (1 = first).
+function __mfaenv_at_argument
+    test (builtin count (builtin commandline -opc)) -eq $argv[1]
+end
+
+# True when the first argument is one of $argv.
+function __mfaenv_first_is
+    set -l __mfaenv_tokens (builtin commandline -opc)
+    builtin contains -- "$__mfaenv_tokens[2]" $argv
+end
+
+# True when the first argument fetches a session: `get` or a profile name.
+function __mfaenv_fetches
+    set -l __mfaenv_tokens (builtin commandline -opc)
+    test (builtin count $__mfaenv_tokens) -ge 2
+    and not builtin contains -- "$__mfaenv_tokens[2]" unset init prompt status list
+end
+
+complete -c mfaenv -f
+complete -c mfaenv -n '__mfaenv_at_argument 1' -a get -d 'fetch a session for a profile'
+complete -c mfaenv -n '__mfaenv_at_argument 1' -a unset -d 'remove the session from this shell'
+complete -c mfaenv -n '__mfaenv_at_argument 1' -a init -d 'print the shell integration'
+complete -c mfaenv -n '__mfaenv_at_argument 1' -a prompt -d 'print the prompt segment'
+complete -c mfaenv -n '__mfaenv_at_argument 1' -a status -d "show this shell's session"
+complete -c mfaenv -n '__mfaenv_at_argument 1' -a list -d 'list usable profiles'
+complete -c mfaenv -n '__mfaenv_at_argument 1' -a '(__mfaenv_profiles)' -d profile
+complete -c mfaenv -n '__mfaenv_at_argument 2; and __mfaenv_first_is get' -a '(__mfaenv_profiles)' -d profile
+complete -c mfaenv -n '__mfaenv_at_argument 2; and __mfaenv_first_is init' -a 'bash zsh fish powershell'
+complete -c mfaenv -n '__mfaenv_first_is unset' -l shell -x -a 'bash zsh fish powershell' -d 'shell syntax'
+complete -c mfaenv -n __mfaenv_fetches -l shell -x -a 'bash zsh fish powershell' -d 'shell syntax'
+complete -c mfaenv -n __mfaenv_fetches -l persist -d 'also write the credentials file'
+complete -c mfaenv -n __mfaenv_fetches -l duration -x -d 'session length in seconds'
+complete -c mfaenv -n __mfaenv_fetches -l source -x -a '(__mfaenv_profiles)' -d 'profile with the long-term keys'
+complete -c mfaenv -n __mfaenv_fetches -l serial -x -d 'MFA device ARN'
+complete -c mfaenv -n __mfaenv_fetches -l force -d 'fetch even when a session is valid'
+complete -c mfaenv -n __mfaenv_fetches -l code-command -x -d 'command that prints the code'
+
+# To enable, add this line to ~/.config/fish/config.fish:
+#
+#   mfaenv init fish | source

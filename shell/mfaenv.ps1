@@ -1,0 +1,112 @@
+# mfaenv shell integration for PowerShell (printed by `mfaenv init powershell`).
+#
+# A child process cannot change its parent's environment, so `mfaenv` becomes
+# a function that runs what the real command prints. It also defines
+# `mfaenv_prompt` and completion. Internal names start with __mfaenv_. A
+# function shadows the application of the same name, so the application is
+# looked up explicitly and user aliases or functions cannot stand in for it.
+
+function global:__mfaenv_application {
+    Get-Command -Name mfaenv -CommandType Application -ErrorAction Stop | Select-Object -First 1
+}
+
+# Commands that print shell code are run; everything else (list, status,
+# prompt, init, --help, --version) runs untouched, straight to the terminal.
+function global:__mfaenv_changes_shell([string[]] $Arguments) {
+    $first = if ($Arguments.Count -gt 0) { [string]$Arguments[0] } else { '' }
+    if ($first -eq '' -or $first.StartsWith('-') -or $first -in 'list', 'status', 'prompt', 'init', 'profiles') {
+        return $false
+    }
+    -not ($Arguments | Where-Object { $_ -in '-h', '--help', '--version' })
+}
+
+function global:mfaenv {
+    $application = __mfaenv_application
+    if (-not (__mfaenv_changes_shell $args)) {
+        & $application @args
+        return
+    }
+    # MFAENV_SHELL for this one call only; the code prompt uses the console,
+    # not the output stream. A failed run keeps its exit code and runs nothing.
+    $previousShell = $Env:MFAENV_SHELL
+    $Env:MFAENV_SHELL = 'powershell'
+    try {
+        $code = & $application @args
+        $exitCode = $LASTEXITCODE
+    }
+    finally {
+        if ($null -eq $previousShell) {
+            Remove-Item Env:MFAENV_SHELL -ErrorAction SilentlyContinue
+        }
+        else {
+            $Env:MFAENV_SHELL = $previousShell
+        }
+    }
+    if ($exitCode -eq 0 -and $code) {
+        Invoke-Expression ($code -join "`n")
+    }
+    $global:LASTEXITCODE = $exitCode
+}
+
+# Returns "stage 123456789012 11h59m", "expired", or nothing without a
+# session, exactly as `mfaenv prompt` does. .NET's clock, not a process: a
+# prompt render costs microseconds.
+function global:mfaenv_prompt {
+    # Digits only, as in the other shells: anything else is no usable session.
+    if (-not $Env:MFAENV_PROFILE -or $Env:MFAENV_EXPIRES -notmatch '^[0-9]{1,18}$') {
+        return ''
+    }
+    $left = [long]$Env:MFAENV_EXPIRES - [DateTimeOffset]::UtcNow.ToUnixTimeSeconds()
+    if ($left -le 0) {
+        return 'expired'
+    }
+    $minutes = [long][Math]::Floor($left / 60)
+    $time = if ($minutes -ge 60) {
+        '{0}h{1:00}m' -f [long][Math]::Floor($minutes / 60), ($minutes % 60)
+    }
+    else {
+        '{0}m' -f $minutes
+    }
+    (@($Env:MFAENV_PROFILE, $Env:MFAENV_ACCOUNT, $time) | Where-Object { $_ }) -join ' '
+}
+
+# Completion of commands, options and profile names. `mfaenv profiles` reads
+# the AWS files without loading boto3 or Typer, so a Tab stays quick. The
+# wrapper takes no declared parameters, so PowerShell asks this native
+# completer, registered under the wrapper's name.
+function global:__mfaenv_profiles {
+    & (__mfaenv_application) profiles 2>$null
+}
+
+Register-ArgumentCompleter -Native -CommandName mfaenv -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+    $wordToComplete = [string]$wordToComplete
+    # The words before the one under the cursor; the first is `mfaenv` itself.
+    $before = @($commandAst.CommandElements |
+        Where-Object { $_.Extent.EndOffset -lt $cursorPosition } |
+        ForEach-Object { $_.ToString() })
+    $shells = 'bash', 'zsh', 'fish', 'powershell'
+    $options = '--shell', '--persist', '--duration', '--source', '--serial', '--force', '--code-command'
+    $previous = $before[-1]
+    $first = if ($before.Count -gt 1) { $before[1] } else { '' }
+    $candidates = if ($previous -eq '--shell') { $shells }
+    elseif ($previous -eq '--source') { __mfaenv_profiles }
+    elseif ($previous -in '--duration', '--serial', '--code-command') { @() }
+    elseif ($before.Count -eq 1) { @('get', 'unset', 'init', 'prompt', 'status', 'list') + @(__mfaenv_profiles) }
+    elseif ($first -eq 'init') { if ($before.Count -eq 2) { $shells } }
+    elseif ($first -eq 'unset') { '--shell' }
+    elseif ($first -in 'list', 'status', 'prompt') { @() }
+    elseif ($first -eq 'get' -and $before.Count -eq 2 -and -not $wordToComplete.StartsWith('-')) { __mfaenv_profiles }
+    else { $options }
+    foreach ($candidate in $candidates) {
+        if ($candidate.StartsWith($wordToComplete, [StringComparison]::OrdinalIgnoreCase)) {
+            # Quote names PowerShell would otherwise split or expand.
+            $text = if ($candidate -match '[\s''"`$;,(){}@#|&<>]') { "'" + ($candidate -replace "'", "''") + "'" } else { $candidate }
+            [System.Management.Automation.CompletionResult]::new($text, $candidate, 'ParameterValue', $candidate)
+        }
+    }
+}
+
+# To enable, add this line to your profile ($PROFILE):
+#
+#   mfaenv init powershell | Out-String | Invoke-Expression
