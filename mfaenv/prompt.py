@@ -6,6 +6,7 @@ functions in ``shell/`` print the same text without starting any process.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Mapping, Optional
 
@@ -20,13 +21,16 @@ def time_left(seconds: int) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
+#: Plain digits, as the shell functions accept them (they feed the value to
+#: shell arithmetic, which must never see anything else): both agree on every input.
+_EPOCH = re.compile(r"[0-9]{1,18}")
+
+
 def _expires(environ: Mapping[str, str]) -> Optional[int]:
     if not environ.get("MFAENV_PROFILE"):
         return None
-    try:
-        return int(environ["MFAENV_EXPIRES"])
-    except (KeyError, ValueError):
-        return None
+    value = environ.get("MFAENV_EXPIRES", "")
+    return int(value) if _EPOCH.fullmatch(value) else None
 
 
 def prompt_segment(environ: Mapping[str, str], now: Optional[float] = None) -> str:
