@@ -33,6 +33,11 @@ def main(argv: "list[str] | None" = None) -> None:
 
             _write(init_script(args[1]))
             status = 0
+        elif args == ["profiles"]:  # runs at every Tab of shell completion: no typer either
+            from mfaenv.commands import profile_names
+
+            _write(profile_names())
+            status = 0
         else:
             status = _run_typer(args)
     except MfaenvError as error:
