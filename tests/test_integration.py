@@ -1,0 +1,546 @@
+"""The shell integration (`mfaenv init SHELL`) run in real bash, zsh and fish.
+
+Each scenario sources the printed integration into a fresh shell, as an rc
+file would, and calls `mfaenv` by name: the wrapper must change that shell,
+keep the real command's exit status, and leave everything alone when a fetch
+fails. The shells run in a new session, with no controlling terminal, so a
+wrapper that tried to prompt would fail instead of hanging. PowerShell,
+where pwsh is not installable, is parsed with the tree-sitter grammar.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from conftest import REAL_SHELLS, free_port, require_shell
+
+ROOT = Path(__file__).resolve().parent.parent
+SHELL_DIR = ROOT / "shell"
+#: The console script `mfaenv` of the interpreter running the tests (a venv's bin).
+BIN = Path(sys.executable).parent
+SCRIPTS = {"bash": "mfaenv.bash", "zsh": "mfaenv.zsh", "fish": "mfaenv.fish", "powershell": "mfaenv.ps1"}
+INIT_LINES = {
+    "bash": 'eval "$(mfaenv init bash)"',
+    "zsh": 'eval "$(mfaenv init zsh)"',
+    "fish": "mfaenv init fish | source",
+    "powershell": "mfaenv init powershell | Out-String | Invoke-Expression",
+}
+STATUS = {"bash": "$?", "zsh": "$?", "fish": "$status"}
+#: Prints the variables a session sets, one line, in every one of the three shells.
+#: A fresh session's prompt text: moto's expiry may land a second past 12 hours.
+FRESH = r"stage 111111111111 (11h59|12h00)m"
+SHOW = 'printf "vars=%s|%s|%s|%s\\n" "$MFAENV_PROFILE" "$MFAENV_ACCOUNT" "$AWS_SESSION_TOKEN" "$MFAENV_SHELL"'
+
+
+def require_tool(name: str) -> str:
+    """A tool the tests need: skipped locally when missing, a failure in CI."""
+    return require_shell(name)
+
+
+@pytest.fixture
+def shell_env(env: Dict[str, str]) -> Dict[str, str]:
+    """The emulator environment with this venv's `mfaenv` first on PATH.
+
+    MFAENV_SHELL is deliberately wrong for every shell under test: the wrapper
+    must set its own shell for the call, and only for that call.
+    """
+    assert (BIN / "mfaenv").exists(), f"no mfaenv console script beside {sys.executable}"
+    return {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', os.defpath)}", "MFAENV_SHELL": "powershell"}
+
+
+NO_RC_FILES = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": ["--no-config"]}
+
+
+def run_in(shell: str, script: str, env: Dict[str, str], interactive: bool = False, cwd=None, timeout: float = 60):
+    """Run a script in a real shell with no rc files and no controlling terminal."""
+    flags = [*NO_RC_FILES[shell], *(["-i"] if interactive else [])]
+    return subprocess.run(
+        [require_shell(shell), *flags, "-c", script], env=env, cwd=cwd, capture_output=True, text=True,
+        timeout=timeout, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+
+
+def with_init(shell: str, *lines: str) -> str:
+    return "\n".join((INIT_LINES[shell], *lines)) + "\n"
+
+
+def values(stdout: str, key: str) -> List[str]:
+    """The values printed as `key=...` lines, in order."""
+    return [line[len(key) + 1:] for line in stdout.splitlines() if line.startswith(key + "=")]
+
+
+def session_vars(stdout: str) -> List[List[str]]:
+    return [value.split("|") for value in values(stdout, "vars")]
+
+
+shells = pytest.mark.parametrize("shell", REAL_SHELLS)
+modes = pytest.mark.parametrize("interactive", [False, True], ids=["script", "interactive"])
+
+
+# --- mfaenv init -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shell", [*SCRIPTS, "pwsh"])
+def test_init_prints_the_shell_file(shell):
+    result = subprocess.run([sys.executable, "-m", "mfaenv", "init", shell], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    name = SCRIPTS.get(shell, "mfaenv.ps1")
+    assert result.stdout == (SHELL_DIR / name).read_text(encoding="utf-8")
+
+
+def test_init_of_an_unknown_shell_is_a_clear_error():
+    result = subprocess.run([sys.executable, "-m", "mfaenv", "init", "tcsh"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "tcsh" in result.stderr and "bash" in result.stderr
+
+
+@pytest.mark.parametrize("layout", ["wheel", "checkout"])
+def test_init_finds_the_scripts_in_a_wheel_and_in_a_checkout(tmp_path, layout):
+    """A wheel carries shell/ inside the package (hatch force-include); a checkout beside it."""
+    shutil.copytree(ROOT / "mfaenv", tmp_path / "mfaenv", ignore=shutil.ignore_patterns("__pycache__", "shell"))
+    target = tmp_path / "mfaenv" / "shell" if layout == "wheel" else tmp_path / "shell"
+    target.mkdir()
+    (target / "mfaenv.zsh").write_text(f"# zsh integration from the {layout}\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from mfaenv.integration import init_script; sys.stdout.write(init_script('zsh'))"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True,
+    )
+    assert result.stdout == f"# zsh integration from the {layout}\n", result.stderr
+
+
+@pytest.mark.parametrize("command", [["init", "zsh"], ["init", "bash"], ["init", "fish"], ["profiles"]])
+def test_init_and_completion_import_no_typer_click_rich_or_boto3(command, env):
+    """They run at every new shell and every Tab: -X importtime lists each module imported."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mfaenv", *command], env=env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    modules = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
+    assert "mfaenv" in modules  # the check sees our own imports, so it can see theirs
+    assert not modules & {"typer", "click", "rich", "boto3", "botocore", "pydantic", "shellingham"}
+
+
+# --- the scripts as files -------------------------------------------------------------------
+
+
+def test_bash_integration_passes_shellcheck():
+    require_tool("shellcheck")
+    result = subprocess.run(["shellcheck", "-s", "bash", str(SHELL_DIR / "mfaenv.bash")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("shell, check", [
+    ("bash", ["-n"]),
+    ("zsh", ["-n"]),
+    ("fish", ["--no-execute"]),  # checks a file; with -c it may report success on a syntax error
+])
+def test_integration_script_has_valid_syntax(shell, check):
+    path = require_shell(shell)
+    result = subprocess.run([path, *check, str(SHELL_DIR / SCRIPTS[shell])], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+
+
+@pytest.mark.parametrize("shell", REAL_SHELLS)
+def test_syntax_check_catches_a_broken_script(shell, tmp_path):
+    """The check above can fail: the same command rejects the script with one line cut off."""
+    path = require_shell(shell)
+    check = ["--no-execute"] if shell == "fish" else ["-n"]
+    lines = (SHELL_DIR / SCRIPTS[shell]).read_text(encoding="utf-8").splitlines()
+    closer = {"bash": "}", "zsh": "}", "fish": "end"}[shell]
+    cut = next(i for i in range(len(lines) - 1, -1, -1) if lines[i] == closer)
+    broken = tmp_path / SCRIPTS[shell]
+    broken.write_text("\n".join(lines[:cut] + lines[cut + 1:]) + "\n", encoding="utf-8")
+    assert subprocess.run([path, *check, str(broken)], capture_output=True).returncode != 0
+
+
+def powershell_tree(text: str):
+    import tree_sitter
+    import tree_sitter_powershell
+
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+    return parser.parse(text.encode("utf-8")).root_node
+
+
+def nodes(node):
+    yield node
+    for child in node.children:
+        yield from nodes(child)
+
+
+def powershell_problems(text: str) -> List[str]:
+    return [
+        f"{node.type}{' (missing)' if node.is_missing else ''} at line {node.start_point[0] + 1}"
+        for node in nodes(powershell_tree(text)) if node.type == "ERROR" or node.is_missing
+    ]
+
+
+def test_powershell_integration_parses_without_errors():
+    assert powershell_problems((SHELL_DIR / "mfaenv.ps1").read_text(encoding="utf-8")) == []
+
+
+def test_powershell_parse_check_catches_a_broken_script():
+    text = (SHELL_DIR / "mfaenv.ps1").read_text(encoding="utf-8")
+    broken = text.replace("function global:mfaenv {", "function global:mfaenv {{", 1)
+    assert broken != text and powershell_problems(broken)
+
+
+def test_powershell_integration_defines_only_prefixed_names():
+    tree = powershell_tree((SHELL_DIR / "mfaenv.ps1").read_text(encoding="utf-8"))
+    names = [
+        child.text.decode().split(":", 1)[-1]
+        for node in nodes(tree) if node.type == "function_statement"
+        for child in node.children if child.type == "function_name"
+    ]
+    assert {"mfaenv", "mfaenv_prompt"} <= set(names)
+    assert [name for name in names if name not in ("mfaenv", "mfaenv_prompt") and not name.startswith("__mfaenv_")] == []
+
+
+@pytest.mark.parametrize("shell", SCRIPTS)
+def test_script_opens_with_a_banner_and_ends_with_the_rc_line(shell):
+    lines = [line for line in (SHELL_DIR / SCRIPTS[shell]).read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert lines[0].startswith("# mfaenv shell integration for") and f"mfaenv init {shell}" in lines[0]
+    assert lines[-1].lstrip("# ") == INIT_LINES[shell]
+
+
+NAME_LISTS = {
+    # Functions and variables of the shell itself, printed before and after sourcing.
+    "bash": "compgen -A function; compgen -v",
+    "zsh": "print -rl -- ${(k)functions} ${(k)parameters}",
+    "fish": "functions -n | string split ,; set -n",
+}
+
+
+@shells
+def test_integration_adds_only_mfaenv_names(shell, shell_env):
+    listing = NAME_LISTS[shell]
+    script = f"{listing}\necho '==='\n{INIT_LINES[shell]}\n{listing}\n"
+    result = run_in(shell, script, shell_env)
+    before, after = result.stdout.split("===\n")
+    added = set(after.split()) - set(before.split()) - {"_"}
+    assert {"mfaenv", "mfaenv_prompt"} <= added
+    # zsh/datetime's clock parameters are the zsh shell's own, loaded on purpose.
+    stray = added - {"mfaenv", "mfaenv_prompt", "EPOCHSECONDS", "EPOCHREALTIME", "epochtime"}
+    assert [name for name in stray if not name.startswith("__mfaenv_")] == []
+
+
+# --- the wrapper changes this shell ---------------------------------------------------------
+
+
+@shells
+@modes
+def test_stage_with_a_code_lands_in_the_current_shell(shell, interactive, shell_env):
+    result = run_in(shell, with_init(shell, "mfaenv stage 123456", f"echo rc={STATUS[shell]}", SHOW), shell_env, interactive)
+    assert values(result.stdout, "rc") == ["0"], result.stderr
+    [(profile, account, token, mfaenv_shell)] = session_vars(result.stdout)
+    assert (profile, account) == ("stage", "111111111111")
+    assert token
+    assert mfaenv_shell == "powershell"  # MFAENV_SHELL was set for that one call only
+
+
+@shells
+@modes
+def test_failed_fetch_keeps_its_exit_status_and_changes_nothing(shell, interactive, shell_env):
+    before = {**shell_env, "MFAENV_PROFILE": "old", "MFAENV_ACCOUNT": "999999999999", "AWS_SESSION_TOKEN": "old-token"}
+    script = with_init(
+        shell,
+        "mfaenv nosuch 123456", f"echo rc={STATUS[shell]}",  # unknown profile
+        "mfaenv stage 12345", f"echo rc={STATUS[shell]}",  # malformed code
+        "mfaenv stage", f"echo rc={STATUS[shell]}",  # no code and no terminal to ask on
+        SHOW,
+    )
+    result = run_in(shell, script, before, interactive)
+    assert values(result.stdout, "rc") == ["3", "2", "6"], result.stderr
+    assert session_vars(result.stdout) == [["old", "999999999999", "old-token", "powershell"]]
+    assert "profile 'nosuch'" in result.stderr and "six digits" in result.stderr and "no terminal" in result.stderr
+
+
+@shells
+def test_unreachable_sts_changes_nothing(shell, shell_env):
+    unreachable = {**shell_env, "AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{free_port()}", "MFAENV_PROFILE": "old"}
+    result = run_in(shell, with_init(shell, "mfaenv stage 123456", f"echo rc={STATUS[shell]}", SHOW), unreachable)
+    [status] = values(result.stdout, "rc")
+    assert status not in ("0", "")
+    assert session_vars(result.stdout) == [["old", "", "", "powershell"]]
+
+
+@shells
+def test_unset_clears_the_session(shell, shell_env):
+    script = with_init(shell, "mfaenv stage 123456", SHOW, "mfaenv unset", f"echo rc={STATUS[shell]}", SHOW)
+    result = run_in(shell, script, shell_env)
+    assert values(result.stdout, "rc") == ["0"], result.stderr
+    fetched, cleared = session_vars(result.stdout)
+    assert fetched[0] == "stage"
+    assert cleared == ["", "", "", "powershell"]
+
+
+@shells
+def test_stage_without_a_code_reuses_the_valid_session(shell, shell_env):
+    """No terminal here: a wrapper that asked for a code would fail instead."""
+    script = with_init(shell, "mfaenv stage 123456", SHOW, "mfaenv stage", f"echo rc={STATUS[shell]}", SHOW)
+    result = run_in(shell, script, shell_env)
+    assert values(result.stdout, "rc") == ["0"], result.stderr
+    first, second = session_vars(result.stdout)
+    assert first == second and first[2]
+
+
+@shells
+def test_other_commands_print_and_are_not_evaluated(shell, shell_env):
+    """Their output reaches the terminal; evaluated, it would be 'command not found'."""
+    script = with_init(
+        shell,
+        "mfaenv status", f"echo rc={STATUS[shell]}",  # no session yet
+        "mfaenv stage 123456",
+        "mfaenv status", f"echo rc={STATUS[shell]}",
+        "mfaenv prompt",
+        "mfaenv list",
+        "mfaenv --version",
+        "mfaenv stage --help", f"echo rc={STATUS[shell]}",
+        "mfaenv init bash | head -n 1",
+    )
+    result = run_in(shell, script, shell_env)
+    out = result.stdout
+    assert values(out, "rc") == ["1", "0", "0"], result.stderr
+    assert "profile:  stage" in out
+    assert re.search(rf"^{FRESH}$", out, re.M)
+    assert re.search(r"^PROFILE\s+SOURCE", out, re.M)
+    assert re.search(r"^mfaenv \d", out, re.M)
+    assert "--code-command" in out  # the help text
+    assert "# mfaenv shell integration for bash" in out
+    assert "not found" not in result.stderr
+
+
+def test_bash_wrapper_survives_aliases_and_functions_named_like_builtins(shell_env):
+    script = "\n".join([
+        "shopt -s expand_aliases",
+        "command() { echo SABOTAGE; }",
+        "eval() { echo SABOTAGE; }",
+        *(f"alias {name}='echo SABOTAGE'" for name in ("command", "eval", "local", "printf")),
+        INIT_LINES["bash"].replace("eval", "builtin eval", 1),  # the user's own line must get past them too
+        "mfaenv stage 123456", f"echo rc={STATUS['bash']}",
+        "mfaenv nosuch 123456", f"echo rc={STATUS['bash']}",
+        "unalias printf", SHOW,
+        "mfaenv_prompt; echo",
+    ])
+    result = run_in("bash", script, shell_env, interactive=True)
+    assert "SABOTAGE" not in result.stdout
+    assert values(result.stdout, "rc") == ["0", "3"], result.stderr
+    assert session_vars(result.stdout)[0][:2] == ["stage", "111111111111"]
+    assert re.search(rf"^{FRESH}$", result.stdout, re.M)
+
+
+def test_zsh_wrapper_survives_aliases_functions_and_odd_options(shell_env):
+    script = "\n".join([
+        "command() { echo SABOTAGE; }",
+        "eval() { echo SABOTAGE; }",
+        "printf() { echo SABOTAGE; }",
+        "emulate() { echo SABOTAGE; }",
+        *(f"alias {name}='echo SABOTAGE'" for name in ("command", "eval", "local", "printf", "emulate")),
+        # Options that change word splitting, arrays and numbers under the user's feet.
+        "setopt ksh_arrays sh_word_split no_unset octal_zeroes",
+        INIT_LINES["zsh"].replace("eval", "builtin eval", 1),
+        "mfaenv stage 123456", f"echo rc={STATUS['zsh']}",
+        "mfaenv nosuch 123456", f"echo rc={STATUS['zsh']}",
+        "unalias printf; unfunction printf emulate", SHOW,
+        "MFAENV_EXPIRES=0$MFAENV_EXPIRES mfaenv_prompt; echo",  # octal_zeroes would misread it
+        "mfaenv stage --help >/dev/null", f"echo rc={STATUS['zsh']}",
+    ])
+    result = run_in("zsh", script, shell_env)
+    assert "SABOTAGE" not in result.stdout
+    assert values(result.stdout, "rc") == ["0", "3", "0"], result.stderr
+    assert session_vars(result.stdout)[0][:2] == ["stage", "111111111111"]
+    assert re.search(rf"^{FRESH}$", result.stdout, re.M)
+
+
+def test_fish_wrapper_survives_functions_named_like_builtins(shell_env):
+    script = "\n".join([
+        *(f"function {name}; echo SABOTAGE; end" for name in ("source", "math", "contains", "count", "date")),
+        "mfaenv init fish | builtin source",
+        "mfaenv stage 123456", f"echo rc={STATUS['fish']}",
+        "mfaenv nosuch 123456", f"echo rc={STATUS['fish']}",
+        SHOW,
+        "mfaenv_prompt; echo",
+    ])
+    result = run_in("fish", script, shell_env)
+    assert "SABOTAGE" not in result.stdout
+    assert values(result.stdout, "rc") == ["0", "3"], result.stderr
+    assert session_vars(result.stdout)[0][:2] == ["stage", "111111111111"]
+    assert re.search(rf"^{FRESH}$", result.stdout, re.M)
+
+
+def test_bash_wrapper_works_under_set_euo_pipefail(shell_env):
+    script = "\n".join([
+        "set -euo pipefail", INIT_LINES["bash"],
+        "mfaenv stage 123456", 'echo "rc=$?"',
+        'mfaenv nosuch 123456 || echo "rc=$?"',  # a failure the caller handles does not end the shell
+        'mfaenv_prompt; echo', "mfaenv unset", 'mfaenv_prompt; echo "rc=$?"',
+    ])
+    result = run_in("bash", script, shell_env)
+    assert values(result.stdout, "rc") == ["0", "3", "0"], result.stderr
+    assert re.search(rf"^{FRESH}$", result.stdout, re.M)
+
+
+# --- mfaenv_prompt ----------------------------------------------------------------------------
+
+#: Seconds left -> the text both `mfaenv_prompt` and `mfaenv prompt` must print. Offsets sit
+#: 30 s inside a minute so that the second or two between the two calls cannot change it.
+PROMPT_CASES = {
+    "fresh session": ({"MFAENV_EXPIRES": 43170}, "stage 111111111111 11h59m"),
+    "over an hour": ({"MFAENV_EXPIRES": 3630}, "stage 111111111111 1h00m"),
+    "under an hour": ({"MFAENV_EXPIRES": 3570}, "stage 111111111111 59m"),
+    "last minutes": ({"MFAENV_EXPIRES": 270}, "stage 111111111111 4m"),
+    "last seconds": ({"MFAENV_EXPIRES": 30}, "stage 111111111111 0m"),
+    "expired": ({"MFAENV_EXPIRES": -30}, "expired"),
+    "no account": ({"MFAENV_EXPIRES": 43170, "MFAENV_ACCOUNT": ""}, "stage 11h59m"),
+    "no session": ({"MFAENV_EXPIRES": 43170, "MFAENV_PROFILE": ""}, ""),
+    "expiry not a number": ({"MFAENV_EXPIRES": "soon"}, ""),
+    "expiry with a sign": ({"MFAENV_EXPIRES": "+1"}, ""),
+    "expiry hiding code": ({"MFAENV_EXPIRES": "a[$(touch pwned)]"}, ""),
+    "expiry with a leading zero": ({"MFAENV_EXPIRES": ("0", 43170)}, "stage 111111111111 11h59m"),
+    "hostile profile name": ({"MFAENV_EXPIRES": 43170, "MFAENV_PROFILE": "$(touch pwned)`touch pwned`"},
+                             "$(touch pwned)`touch pwned` 111111111111 11h59m"),
+}
+
+
+def prompt_env(shell_env, overrides):
+    environ = {**shell_env, "MFAENV_PROFILE": "stage", "MFAENV_ACCOUNT": "111111111111"}
+    for key, value in overrides.items():
+        if isinstance(value, int):  # seconds from now
+            value = str(int(time.time()) + value)
+        elif isinstance(value, tuple):  # a prefix, then seconds from now
+            value = value[0] + str(int(time.time()) + value[1])
+        environ[key] = value
+    return environ
+
+
+#: Prints the shell function's text and the Python command's text, one line each.
+BOTH_PROMPTS = {
+    "bash": 'printf "shell=%s\\n" "$(mfaenv_prompt)"; printf "python=%s\\n" "$(command mfaenv prompt)"',
+    "zsh": 'printf "shell=%s\\n" "$(mfaenv_prompt)"; printf "python=%s\\n" "$(command mfaenv prompt)"',
+    "fish": 'printf "shell=%s\\n" (mfaenv_prompt); printf "python=%s\\n" (command mfaenv prompt)',
+}
+
+
+@shells
+@pytest.mark.parametrize("case", PROMPT_CASES)
+def test_prompt_function_agrees_with_mfaenv_prompt(shell, case, shell_env, tmp_path):
+    overrides, expected = PROMPT_CASES[case]
+    result = run_in(shell, with_init(shell, BOTH_PROMPTS[shell]), prompt_env(shell_env, overrides), cwd=tmp_path)
+    assert result.stderr == ""
+    assert values(result.stdout, "shell") == values(result.stdout, "python") == [expected]
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_prompt_function_runs_with_no_commands_on_path(shell, shell_env, tmp_path):
+    """No PATH, no external command: the text still comes out, from the shell's own clock."""
+    environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 43170})
+    script = with_init(shell, "PATH=''", "hash -r", "mfaenv_prompt; echo", "mfaenv_prompt -v segment", 'echo "var=$segment"')
+    result = run_in(shell, script, environ)
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == ["stage 111111111111 11h59m", "var=stage 111111111111 11h59m"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_prompt_function_contains_no_subshell_or_pipeline(shell, shell_env):
+    """A command substitution, pipe or process substitution would fork on every render."""
+    show = "declare -f mfaenv_prompt" if shell == "bash" else "functions mfaenv_prompt"
+    body = run_in(shell, with_init(shell, show), shell_env).stdout
+    assert "__mfaenv_text" in body  # the body really was printed
+    body = body.replace("||", "").replace("&&", "")
+    assert not re.search(r"\$\((?!\()|`|<\(|>\(|\||&\s*$", body, re.M), body
+
+
+@pytest.mark.parametrize("shell, allowed", [("bash", 0), ("zsh", 0), ("fish", 1)])
+def test_prompt_render_starts_at_most_the_processes_the_spec_allows(shell, allowed, shell_env, tmp_path):
+    """Counted with strace: none for bash and zsh, one `date` for fish.
+
+    strace is an extra witness, not one of the tools CI installs: skipped where
+    it is missing or not permitted to trace.
+    """
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed")
+    environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 43170})
+    flags = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": ["--no-config"]}[shell]
+    source = "source" if shell != "fish" else "builtin source"
+    log = tmp_path / "strace.log"
+    # Source the file itself (`mfaenv init` would be a process), then render twice.
+    script = f"{source} {SHELL_DIR / SCRIPTS[shell]}\nmfaenv_prompt\necho\nmfaenv_prompt\necho\n"
+    result = subprocess.run(
+        [strace, "-f", "-qq", "-e", "trace=fork,vfork,clone,clone3,execve", "-o", str(log),
+         require_shell(shell), *flags, "-c", script],
+        env=environ, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0 and "ptrace" in result.stderr:
+        pytest.skip(f"strace cannot trace here: {result.stderr.strip()}")
+    assert result.stdout.splitlines() == ["stage 111111111111 11h59m"] * 2, result.stderr
+    calls = log.read_text().splitlines()
+    execs = [line for line in calls if "execve" in line and line.endswith("= 0")]
+    assert len(execs) == 1 + 2 * allowed, calls  # the shell itself, then `date` per fish render
+
+
+# --- completion -------------------------------------------------------------------------------
+
+
+def bash_completions(words: List[str], env) -> List[str]:
+    quoted = " ".join("'" + word + "'" for word in words)
+    script = with_init("bash", f"COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}", "__mfaenv_complete",
+                       'printf "%s\\n" "${COMPREPLY[@]}"', "complete -p mfaenv")
+    result = run_in("bash", script, env)
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "complete -F __mfaenv_complete mfaenv", result.stderr
+    return sorted(line for line in lines[:-1] if line)
+
+
+@pytest.mark.parametrize("words, expected", [
+    (["mfaenv", "st"], ["stage", "stage-default", "status"]),
+    (["mfaenv", "pro"], ["prod", "prod-default", "prompt"]),
+    (["mfaenv", "init", ""], ["bash", "fish", "powershell", "zsh"]),
+    (["mfaenv", "get", "d"], ["default", "dev"]),
+    (["mfaenv", "stage", "--s"], ["--serial", "--shell", "--source"]),
+    (["mfaenv", "stage", "--source", "prod"], ["prod", "prod-default"]),
+    (["mfaenv", "unset", "--"], ["--shell"]),
+    (["mfaenv", "status", ""], []),
+])
+def test_bash_completes_commands_profiles_and_options(words, expected, shell_env):
+    require_shell("bash")
+    assert bash_completions(words, shell_env) == expected
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("mfaenv st", ["stage", "stage-default", "status"]),
+    ("mfaenv init ", ["bash", "fish", "powershell", "zsh"]),
+    ("mfaenv get d", ["default", "dev"]),
+    ("mfaenv stage --s", ["--serial", "--shell", "--source"]),
+    ("mfaenv stage --source prod", ["prod", "prod-default"]),
+    ("mfaenv unset --", ["--shell"]),
+])
+def test_fish_completes_commands_profiles_and_options(line, expected, shell_env):
+    result = run_in("fish", with_init("fish", f"complete -C '{line}'"), shell_env)
+    assert sorted(row.split("\t")[0] for row in result.stdout.splitlines()) == expected, result.stderr
+
+
+def test_zsh_integration_loads_quietly_without_compinit(shell_env):
+    """compdef exists only after compinit; the script must not fail or complain before it."""
+    result = run_in("zsh", with_init("zsh", "echo rc=$?"), shell_env)
+    assert (result.stdout, result.stderr) == ("rc=0\n", "")
+
+
+def test_zsh_registers_completion_after_compinit(shell_env, tmp_path):
+    script = "\n".join([
+        f"autoload -Uz compinit && compinit -u -d {tmp_path / 'zcompdump'}",
+        INIT_LINES["zsh"], 'echo "completer=${_comps[mfaenv]}"',
+    ])
+    result = run_in("zsh", script, shell_env)
+    assert values(result.stdout, "completer") == ["__mfaenv_complete"], result.stderr
+
