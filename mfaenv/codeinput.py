@@ -31,9 +31,11 @@ def check_code(code: str) -> str:
 def code_from_command(command: str, profile: str) -> str:
     """Run a command (``ykman oath accounts code -s aws``) and take the code it prints."""
     try:
+        # stderr stays the user's: ykman says "Touch your YubiKey..." there, and a
+        # password manager says why it failed. Only stdout is read for the code.
         result = subprocess.run(
             command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, timeout=CODE_COMMAND_TIMEOUT,
+            text=True, errors="replace", timeout=CODE_COMMAND_TIMEOUT,
         )
     except subprocess.TimeoutExpired:
         raise CodeInputError(f"profile '{profile}': code command took more than {CODE_COMMAND_TIMEOUT}s") from None
@@ -58,10 +60,13 @@ def code_from_terminal(profile: str, serial: str) -> str:
                 out.flush()
                 answer = inp.readline()
         else:
-            with open("/dev/tty", "r+", encoding="utf-8", errors="replace") as tty:
-                tty.write(question)
-                tty.flush()
-                answer = tty.readline()
+            # One stream each way: a text stream opened "r+" needs a seekable
+            # file, and a terminal is not one (it would fail as "no terminal").
+            with open("/dev/tty", "w", encoding="utf-8") as out, \
+                    open("/dev/tty", encoding="utf-8", errors="replace") as inp:
+                out.write(question)
+                out.flush()
+                answer = inp.readline()
     except OSError:
         raise CodeInputError(
             f"profile '{profile}': no terminal to ask for the MFA code; "
