@@ -12,6 +12,7 @@ failures.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import re
@@ -27,6 +28,8 @@ API_VERSION = "2011-06-15"
 #: Seconds to wait for a TCP connection, and for the answer.
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 5.0
+#: Upper bound of either timeout when set through the environment.
+MAX_TIMEOUT = 300.0
 #: Attempts in all, for throttling, 5xx answers and connection failures.
 MAX_ATTEMPTS = 3
 RETRYABLE_CODES = frozenset({
@@ -128,9 +131,11 @@ def get_session_token(
 
 def _timeout(variable: str, default: float, environ: Mapping[str, str]) -> float:
     try:
-        return max(0.1, float(environ.get(variable, default)))
+        value = float(environ.get(variable, default))
     except ValueError:
         return default
+    # inf, nan or 1e400 would break the socket's timeout or never end: keep the wait bounded.
+    return min(max(0.1, value), MAX_TIMEOUT) if math.isfinite(value) else default
 
 
 def _connection_reason(error: Exception) -> str:
