@@ -15,7 +15,8 @@ from typing import Optional
 
 from mfaenv.errors import CodeInputError, UsageError
 
-CODE_PATTERN = re.compile(r"^\d{6}$")
+# ASCII only: \d alone also matches other scripts' digits, which STS would reject.
+CODE_PATTERN = re.compile(r"^\d{6}$", re.ASCII)
 #: How long a code command (a hardware key waiting for a touch) may take.
 CODE_COMMAND_TIMEOUT = 60
 
@@ -44,7 +45,7 @@ def code_from_command(command: str, profile: str) -> str:
     if result.returncode != 0:
         raise CodeInputError(f"profile '{profile}': code command failed with exit status {result.returncode}")
     # ykman prints "aws:jane  123456"; password managers print the bare code.
-    codes = re.findall(r"(?<!\d)\d{6}(?!\d)", result.stdout)
+    codes = re.findall(r"(?<!\d)\d{6}(?!\d)", result.stdout, re.ASCII)
     if not codes:
         raise CodeInputError(f"profile '{profile}': code command printed no six-digit code")
     return codes[-1]
