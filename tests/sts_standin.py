@@ -12,6 +12,8 @@ Use the ``sts_standin`` fixture, or ``StsStandIn`` as a context manager.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import threading
 import uuid
@@ -94,6 +96,7 @@ class Request:
     path: str
     headers: Dict[str, str]
     form: Dict[str, str]
+    body: bytes = b""
 
     @property
     def signing_key_id(self) -> Optional[str]:
@@ -105,6 +108,36 @@ class Request:
     def signing_region(self) -> Optional[str]:
         match = _CREDENTIAL.search(self.headers.get("Authorization", ""))
         return match.group(3) if match else None
+
+    def signed_with(self, secret_access_key: str) -> bool:
+        """Whether the SigV4 signature was made with this secret key (checked the way STS does)."""
+        authorization = self.headers.get("Authorization", "")
+        credential = _CREDENTIAL.search(authorization)
+        signed = re.search(r"SignedHeaders=([^,\s]+)", authorization)
+        signature = re.search(r"Signature=([0-9a-f]{64})", authorization)
+        if not (authorization.startswith("AWS4-HMAC-SHA256 ") and credential and signed and signature):
+            return False
+        _key_id, day, region, service = credential.groups()
+        names = signed.group(1).split(";")
+        lower = {name.lower(): value for name, value in self.headers.items()}
+        if any(name not in lower for name in names):
+            return False
+        path, _, query = self.path.partition("?")
+        canonical = "\n".join([
+            "POST", path or "/", query,
+            "".join(f"{name}:{' '.join(lower[name].split())}\n" for name in names),
+            ";".join(names),
+            hashlib.sha256(self.body).hexdigest(),
+        ])
+        scope = f"{day}/{region}/{service}/aws4_request"
+        to_sign = "\n".join([
+            "AWS4-HMAC-SHA256", lower.get("x-amz-date", ""), scope, hashlib.sha256(canonical.encode()).hexdigest(),
+        ])
+        key = ("AWS4" + secret_access_key).encode()
+        for part in (day, region, service, "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, signature.group(1))
 
 
 @dataclass
@@ -152,10 +185,11 @@ class StsStandIn:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode("utf-8", "replace")
+                raw = self.rfile.read(length)
+                body = raw.decode("utf-8", "replace")
                 form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
                 with standin._lock:
-                    standin.requests.append(Request(self.path, dict(self.headers.items()), form))
+                    standin.requests.append(Request(self.path, dict(self.headers.items()), form, raw))
                 response = standin._next()
                 if response.delay > 0 and standin._stopping.wait(response.delay):
                     return
