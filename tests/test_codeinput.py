@@ -1,0 +1,286 @@
+"""Where the MFA code comes from when none is given: a command, or the terminal.
+
+A code command (`--code-command`, `mfa_process` in the profile, or
+MFAENV_CODE_COMMAND) prints the code; the terminal is asked on /dev/tty, so
+the question and the answer never touch stdout and `eval "$(mfaenv stage)"`
+works. The STS stand-in records the TokenCode each call sent, which shows
+that the code a command printed or a user typed is the one STS received,
+and that a failure sends nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import select
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import pytest
+
+from conftest import clean_environ, require_shell
+from mfaenv import codeinput
+from mfaenv.errors import CodeInputError, UsageError
+from sts_standin import sts_standin  # noqa: F401 (fixture)
+
+NO_CODE = 6  # CodeInputError's exit status
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def code_env(aws_home: Path, sts_standin) -> Dict[str, str]:  # noqa: F811
+    """The throwaway HOME, STS pointed at the stand-in, this venv's mfaenv first on PATH."""
+    environ = clean_environ(aws_home)
+    environ["AWS_ENDPOINT_URL_STS"] = sts_standin.url
+    environ["PATH"] = f"{BIN}{os.pathsep}{environ.get('PATH', os.defpath)}"
+    return environ
+
+
+def add_to_config(home: Path, text: str) -> None:
+    with open(home / ".aws" / "config", "a", encoding="utf-8") as config:
+        config.write("\n" + text)
+
+
+def sent_codes(standin) -> List[str]:
+    return [request.form.get("TokenCode") for request in standin.requests]
+
+
+def run_without_terminal(args: Sequence[str], environ: Dict[str, str], timeout: float = 30):
+    """A new session with stdin from /dev/null: no controlling terminal, like cron or CI."""
+    return subprocess.run(
+        [sys.executable, "-m", "mfaenv", *args], env=environ, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=timeout, start_new_session=True,
+    )
+
+
+def run_on_terminal(argv: Sequence[str], environ: Dict[str, str], answer: str, timeout: float = 30):
+    """Run with a pseudo-terminal as the controlling terminal, stdin and stdout not on it.
+
+    Waits for the question on the terminal, types `answer` and Enter, and
+    returns (process, what the terminal showed, stdout, stderr).
+    """
+    master, slave = os.openpty()
+    slave_name = os.ttyname(slave)
+
+    def own_the_terminal():  # in the child: a new session whose controlling terminal is the pty
+        os.setsid()
+        fd = os.open(slave_name, os.O_RDWR)
+        fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+        os.close(fd)
+
+    process = subprocess.Popen(
+        list(argv), env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, preexec_fn=own_the_terminal,
+    )
+    os.close(slave)
+    screen = b""
+    try:
+        deadline = time.monotonic() + timeout
+        while b"MFA code for" not in screen:
+            assert time.monotonic() < deadline, f"no question on the terminal; it showed {screen!r}"
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    screen += os.read(master, 4096)
+                except OSError:  # the child closed the terminal without asking
+                    break
+        os.write(master, answer.encode() + b"\r")
+        stdout, stderr = process.communicate(timeout=timeout)
+        while select.select([master], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process, screen.decode("utf-8", "replace"), stdout, stderr
+
+
+# --- code commands, one function at a time ----------------------------------------------------
+
+
+@pytest.mark.parametrize("output, code", [
+    ("aws:jane  123456\n", "123456"),  # ykman oath accounts code -s aws
+    ("  654321\n", "654321"),  # a password manager's bare code
+    ("account 111111111111 code 246810\n", "246810"),  # twelve digits are an account, not a code
+])
+def test_code_command_output_yields_the_code(output, code):
+    assert codeinput.code_from_command(f"printf '{output}'", "stage") == code
+
+
+def test_code_command_output_that_is_not_utf8_still_yields_the_code():
+    assert codeinput.code_from_command(r"printf '\377\376 135790\n'", "stage") == "135790"
+
+
+def test_failing_code_command_names_its_exit_status():
+    with pytest.raises(CodeInputError, match="code command failed with exit status 3") as error:
+        codeinput.code_from_command("echo 123456; exit 3", "stage")
+    assert error.value.exit_code == NO_CODE
+    assert "'stage'" in str(error.value)
+
+
+@pytest.mark.parametrize("output", ["touch your key\n", "12345\n", "1234567\n", ""])
+def test_code_command_without_a_six_digit_code_is_an_error(output):
+    with pytest.raises(CodeInputError, match="printed no six-digit code"):
+        codeinput.code_from_command(f"printf '{output}'", "stage")
+
+
+def test_code_command_that_hangs_is_stopped(monkeypatch):
+    monkeypatch.setattr(codeinput, "CODE_COMMAND_TIMEOUT", 0.5)
+    started = time.monotonic()
+    with pytest.raises(CodeInputError, match="took more than"):
+        codeinput.code_from_command("sleep 10", "stage")
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("answer", ["12ab56", "1234567", "   "])
+def test_typed_code_that_is_not_six_digits_is_refused(answer):
+    with pytest.raises(UsageError, match="six digits"):
+        codeinput.check_code(answer)
+
+
+# --- code commands end to end -----------------------------------------------------------------
+
+
+def test_code_command_code_reaches_sts(code_env, sts_standin):  # noqa: F811
+    result = run_without_terminal(["stage", "--code-command", "printf 'aws:jane  654321\\n'"], code_env)
+    assert result.returncode == 0, result.stderr
+    assert "export AWS_SESSION_TOKEN=" in result.stdout
+    assert sent_codes(sts_standin) == ["654321"]
+
+
+def test_code_command_stderr_reaches_the_user(code_env, sts_standin):  # noqa: F811
+    """ykman asks for a touch on stderr; hiding it would look like a hang."""
+    command = "echo 'Touch your YubiKey...' >&2; echo 'aws:jane  654321'"
+    result = run_without_terminal(["stage", "--code-command", command], code_env)
+    assert result.returncode == 0, result.stderr
+    assert "Touch your YubiKey..." in result.stderr
+    assert "Touch" not in result.stdout
+
+
+def test_mfa_process_in_the_config_supplies_the_code(code_env, aws_home, sts_standin):  # noqa: F811
+    add_to_config(aws_home, "[profile stage]\nmfa_process = printf 'aws:jane  222333\\n'\n")
+    result = run_without_terminal(["stage"], code_env)
+    assert result.returncode == 0, result.stderr
+    assert sent_codes(sts_standin) == ["222333"]
+
+
+def test_mfaenv_code_command_variable_supplies_the_code(code_env, sts_standin):  # noqa: F811
+    result = run_without_terminal(["stage"], {**code_env, "MFAENV_CODE_COMMAND": "echo 444555"})
+    assert result.returncode == 0, result.stderr
+    assert sent_codes(sts_standin) == ["444555"]
+
+
+def test_option_beats_mfa_process_which_beats_the_variable(code_env, aws_home, sts_standin):  # noqa: F811
+    add_to_config(aws_home, "[profile stage]\nmfa_process = echo 222222\n")
+    environ = {**code_env, "MFAENV_CODE_COMMAND": "echo 333333"}
+    assert run_without_terminal(["stage", "--code-command", "echo 111111"], environ).returncode == 0
+    assert run_without_terminal(["stage", "--force"], environ).returncode == 0
+    assert sent_codes(sts_standin) == ["111111", "222222"]
+
+
+@pytest.mark.parametrize("command, message", [
+    ("exit 3", "code command failed with exit status 3"),
+    ("echo 'no code here'", "code command printed no six-digit code"),
+])
+def test_failing_mfa_process_is_one_clear_error_and_sends_nothing(command, message, code_env, aws_home, sts_standin):  # noqa: F811
+    add_to_config(aws_home, f"[profile stage]\nmfa_process = {command}\n")
+    result = run_without_terminal(["stage"], code_env)
+    assert result.returncode == NO_CODE
+    assert result.stdout == ""
+    assert result.stderr == f"mfaenv: profile 'stage': {message}\n"
+    assert sts_standin.requests == []
+
+
+def test_code_given_as_argument_skips_the_code_command(code_env, sts_standin):  # noqa: F811
+    result = run_without_terminal(["stage", "777888"], {**code_env, "MFAENV_CODE_COMMAND": "exit 9"})
+    assert result.returncode == 0, result.stderr
+    assert sent_codes(sts_standin) == ["777888"]
+
+
+# --- the terminal -----------------------------------------------------------------------------
+
+
+def test_no_terminal_fails_at_once_with_empty_stdout(code_env, sts_standin):  # noqa: F811
+    started = time.monotonic()
+    result = run_without_terminal(["stage"], code_env)
+    assert time.monotonic() - started < 10  # an attempt to read a terminal would hang until the timeout
+    assert result.returncode == NO_CODE
+    assert result.stdout == ""
+    assert "no terminal" in result.stderr and "--code-command" in result.stderr
+    assert sts_standin.requests == []
+
+
+def test_code_is_asked_on_the_terminal_and_stdout_carries_only_shell_code(code_env, sts_standin):  # noqa: F811
+    process, screen, stdout, stderr = run_on_terminal(
+        [sys.executable, "-m", "mfaenv", "stage"], code_env, "135246",
+    )
+    assert process.returncode == 0, stderr
+    assert "MFA code for stage (arn:aws:iam::111111111111:mfa/jane): " in screen
+    assert "MFA code" not in stdout and "MFA code" not in stderr
+    assert all(line.startswith(("export ", "unset ")) for line in stdout.splitlines())
+    assert sent_codes(sts_standin) == ["135246"]
+
+
+def test_eval_of_mfaenv_stage_prompts_and_lands_in_bash(code_env, sts_standin):  # noqa: F811
+    """The SPEC's promise: `eval "$(mfaenv stage)"` asks for the code and updates the shell."""
+    script = 'eval "$(mfaenv stage)"; echo "status=$?"; echo "profile=$MFAENV_PROFILE"'
+    process, screen, stdout, stderr = run_on_terminal(
+        [require_shell("bash"), "--norc", "--noprofile", "-c", script], code_env, "112233",
+    )
+    assert stdout.splitlines() == ["status=0", "profile=stage"], stderr
+    assert "MFA code for stage" in screen
+    assert sent_codes(sts_standin) == ["112233"]
+
+
+def test_wrong_code_typed_on_the_terminal_is_refused_before_sts(code_env, sts_standin):  # noqa: F811
+    process, screen, stdout, stderr = run_on_terminal(
+        [sys.executable, "-m", "mfaenv", "stage"], code_env, "12ab56",
+    )
+    assert process.returncode == 2
+    assert stdout == ""
+    assert "six digits" in stderr
+    assert sts_standin.requests == []
+
+
+# --- when no code is needed -------------------------------------------------------------------
+
+
+def session_in_environment(environ: Dict[str, str], seconds_left: int) -> Dict[str, str]:
+    return {
+        **environ,
+        "MFAENV_PROFILE": "stage",
+        "AWS_ACCESS_KEY_ID": "ASIAEARLIERSESSION01",
+        "AWS_SECRET_ACCESS_KEY": "earlier/secret",
+        "AWS_SESSION_TOKEN": "earlier-token",
+        "MFAENV_EXPIRES": str(int(time.time()) + seconds_left),
+    }
+
+
+def test_valid_session_in_the_shell_is_reused_without_asking(code_env, sts_standin):  # noqa: F811
+    result = run_without_terminal(["stage"], session_in_environment(code_env, 3600))
+    assert result.returncode == 0, result.stderr
+    assert "export AWS_SESSION_TOKEN='earlier-token'" in result.stdout
+    assert sts_standin.requests == []
+
+
+@pytest.mark.parametrize("args, seconds_left", [
+    (["stage"], 240),  # five minutes or less left: a new code is needed
+    (["stage", "--force"], 3600),
+])
+def test_session_near_expiry_or_force_asks_for_a_code(args, seconds_left, code_env, sts_standin):  # noqa: F811
+    result = run_without_terminal(args, session_in_environment(code_env, seconds_left))
+    assert result.returncode == NO_CODE
+    assert result.stdout == ""
+    assert "no terminal" in result.stderr
+    assert sts_standin.requests == []
