@@ -1,0 +1,166 @@
+"""A user's terminal, driven through tmux: rc files with the init line, a prompt
+showing mfaenv_prompt, `mfaenv stage` typed, the code answered on the terminal.
+
+Each test starts its own tmux server (own socket, no tmux config) running a
+real interactive shell in a throwaway HOME, types into it with send-keys and
+reads the screen with capture-pane, as a person would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator
+
+import pytest
+
+from conftest import clean_environ, require_shell
+
+BIN = Path(sys.executable).parent
+FRESH = r"stage 111111111111 (11h59|12h00)m"  # moto's expiry may land a second past 12 hours
+
+#: The rc file of each shell, as the README shows it (prompt first, init line last).
+RC_FILES = {
+    # bash: PROMPT_COMMAND fills a variable with no subshell; PS1 shows it.
+    "bash": (".bashrc", """\
+eval "$(mfaenv init bash)"
+PROMPT_COMMAND="mfaenv_prompt -v mfaenv_segment${PROMPT_COMMAND:+; $PROMPT_COMMAND}"
+PS1='[${mfaenv_segment}] bash> '
+"""),
+    # zsh: compinit first, so that the init line can register completion.
+    "zsh": (".zshrc", """\
+autoload -Uz compinit && compinit -u
+eval "$(mfaenv init zsh)"
+setopt prompt_subst
+PROMPT='[$(mfaenv_prompt)] zsh> '
+"""),
+    "fish": (".config/fish/config.fish", """\
+mfaenv init fish | source
+function fish_prompt
+    printf '[%s] fish> ' (mfaenv_prompt)
+end
+function fish_greeting
+end
+"""),
+}
+COMMANDS = {"bash": ["bash", "-i"], "zsh": ["zsh", "-d", "-i"], "fish": ["fish", "-i"]}
+
+
+class Terminal:
+    """One tmux pane running one interactive shell."""
+
+    def __init__(self, shell: str, socket: Path, environ: Dict[str, str]):
+        self.shell = shell
+        self.socket = socket
+        self.environ = environ
+
+    def tmux(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-S", str(self.socket), "-f", os.devnull, *args], env=self.environ,
+            capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", "mfaenv", "-l", text)
+
+    def press(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "mfaenv", *keys)
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "mfaenv")
+
+    def wait_for(self, check: Callable[[str], object], what: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if check(screen):
+                return screen
+            if time.monotonic() > deadline:
+                pytest.fail(f"waited {timeout}s for {what}; the screen shows:\n{screen}")
+            time.sleep(0.1)
+
+    def last_line(self) -> str:
+        lines = [line.rstrip() for line in self.screen().splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+    def wait_for_prompt(self, pattern: str, what: str) -> str:
+        """The last non-empty line is a prompt matching the regular expression."""
+        return self.wait_for(lambda _: re.fullmatch(pattern, self.last_line()), what)
+
+
+@pytest.fixture
+def terminal(request, env, aws_home: Path, tmp_path: Path) -> Iterator[Terminal]:
+    shell = request.param
+    require_shell(shell)
+    require_shell("tmux")
+    rc_name, rc_text = RC_FILES[shell]
+    rc_path = aws_home / rc_name
+    rc_path.parent.mkdir(parents=True, exist_ok=True)
+    rc_path.write_text(rc_text, encoding="utf-8")
+    environ = {
+        **env,
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', os.defpath)}",
+        "ZDOTDIR": str(aws_home),
+        "XDG_CONFIG_HOME": str(aws_home / ".config"),
+        "TERM": "xterm-256color",
+    }
+    environ.pop("MFAENV_SHELL", None)  # the wrapper sets it; the user never does
+    term = Terminal(shell, tmp_path / "tmux.sock", environ)
+    term.tmux("new-session", "-d", "-s", "mfaenv", "-x", "150", "-y", "40", *COMMANDS[shell])
+    try:
+        term.wait_for_prompt(r"\[\] \w+>", f"the first {shell} prompt")
+        yield term
+    finally:
+        subprocess.run(["tmux", "-S", str(term.socket), "kill-server"], capture_output=True, timeout=20)
+
+
+shells = pytest.mark.parametrize("terminal", ["bash", "zsh", "fish"], indirect=True)
+
+
+@shells
+def test_typed_stage_asks_for_the_code_and_the_prompt_shows_the_session(terminal):
+    terminal.type("mfaenv stage")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: "MFA code for stage (arn:aws:iam::111111111111:mfa/jane):" in screen,
+                      "the code prompt on the terminal")
+    terminal.type("123456")
+    terminal.press("Enter")
+    terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the prompt with the session")
+
+    terminal.type("mfaenv status")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: "profile:  stage" in screen, "the status text")
+
+    terminal.type("mfaenv unset")
+    terminal.press("Enter")
+    terminal.wait_for_prompt(r"\[\] \w+>", "the prompt without a session")
+
+
+@shells
+def test_failed_fetch_on_the_terminal_keeps_the_session_and_the_status(terminal):
+    terminal.type("mfaenv stage 123456")
+    terminal.press("Enter")
+    terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the prompt with the session")
+    terminal.type("mfaenv nosuch 123456; echo rc=" + ("$status" if terminal.shell == "fish" else "$?"))
+    terminal.press("Enter")
+    screen = terminal.wait_for(lambda screen: "rc=3" in screen, "the exit status of the failed fetch")
+    assert "profile 'nosuch'" in screen
+    terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the unchanged session in the prompt")
+
+
+@pytest.mark.parametrize("terminal", ["bash", "zsh"], indirect=True)
+def test_tab_completes_shell_names_and_profiles(terminal):
+    terminal.type("mfaenv init f")
+    terminal.press("Tab")
+    terminal.wait_for(lambda screen: "mfaenv init fish" in screen, "init's shell name completed")
+    terminal.press("C-u")
+    terminal.type("mfaenv get stage-d")
+    terminal.press("Tab")
+    terminal.wait_for(lambda screen: "mfaenv get stage-default" in screen, "a profile name completed")
+    terminal.press("C-u")
