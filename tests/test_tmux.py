@@ -31,12 +31,15 @@ eval "$(mfaenv init bash)"
 PROMPT_COMMAND="mfaenv_prompt -v mfaenv_segment${PROMPT_COMMAND:+; $PROMPT_COMMAND}"
 PS1='[${mfaenv_segment}] bash> '
 """),
-    # zsh: compinit first, so that the init line can register completion.
+    # zsh: compinit first, so that the init line can register completion; a
+    # precmd hook fills psvar[1] with no subshell, and %1v shows it.
     "zsh": (".zshrc", """\
 autoload -Uz compinit && compinit -u
 eval "$(mfaenv init zsh)"
-setopt prompt_subst
-PROMPT='[$(mfaenv_prompt)] zsh> '
+autoload -Uz add-zsh-hook
+_update_mfaenv_segment() { mfaenv_prompt -v 'psvar[1]' }
+add-zsh-hook precmd _update_mfaenv_segment
+PROMPT='[%1v] zsh> '
 """),
     "fish": (".config/fish/config.fish", """\
 mfaenv init fish | source
