@@ -21,7 +21,7 @@ from typing import Mapping, NamedTuple, Optional
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
-from mfaenv.errors import StsRejectedError, StsUnavailableError
+from mfaenv.errors import ProfileError, StsRejectedError, StsUnavailableError
 from mfaenv.variables import Session, parse_expiry
 
 API_VERSION = "2011-06-15"
@@ -36,6 +36,10 @@ RETRYABLE_CODES = frozenset({
     "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
     "RequestThrottled", "ServiceUnavailable", "InternalFailure", "InternalError", "IDPCommunicationError",
 })
+#: A region is one DNS label, as botocore demands (validate_region_name): it becomes part
+#: of the endpoint's host name, and "x@attacker.example/" would send the signed request,
+#: MFA code included, to another host.
+REGION_NAME = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)", re.ASCII)
 #: Codes that mean the long-term keys, not the MFA code, are at fault.
 KEY_ERROR_CODES = {
     "InvalidClientTokenId": "the access key id is not valid",
@@ -82,6 +86,10 @@ def get_session_token(
     from botocore.httpsession import URLLib3Session
     from botocore.utils import get_environ_proxies
 
+    if not REGION_NAME.fullmatch(region):
+        raise ProfileError(
+            f"profile '{profile}': region {region!r} is not a region name; fix region in the config file or AWS_REGION"
+        )
     url = endpoint_url(region, environ)
     body = urlencode({
         "Action": "GetSessionToken",

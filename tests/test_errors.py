@@ -12,8 +12,10 @@ input is refused before anything goes over the network.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Dict, Iterable, Sequence
@@ -230,6 +232,67 @@ def test_a_nonsense_timeout_setting_still_bounds_the_wait(setting):
     for variable, default in (("MFAENV_READ_TIMEOUT", sts.READ_TIMEOUT), ("MFAENV_CONNECT_TIMEOUT", sts.CONNECT_TIMEOUT)):
         seconds = sts._timeout(variable, default, {variable: setting})
         assert 0 < seconds <= sts.MAX_TIMEOUT <= 300
+
+
+# -- a region that is not a region name ------------------------------------------------------
+
+
+@pytest.fixture
+def tcp_listener():
+    """A bare TCP port that records every connection (even a TLS handshake to it)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.1)
+    connections = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            connections.append(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], connections
+    stop.set()
+    thread.join(timeout=2)
+    for connection in connections:
+        connection.close()
+    server.close()
+
+
+@pytest.mark.parametrize("where", ["config", "AWS_REGION"])
+def test_a_region_cannot_send_the_signed_request_elsewhere(where, aws_home, tcp_listener):
+    """`https://sts.{region}.amazonaws.com` with region `x@127.0.0.1:PORT/` is a URL to 127.0.0.1."""
+    port, connections = tcp_listener
+    region = f"x@127.0.0.1:{port}/"
+    environ = clean_environ(aws_home)  # no endpoint override: the region makes the URL
+    if where == "config":
+        (aws_home / ".aws" / "config").write_text(f"[profile stage]\nregion = {region}\n")
+    else:
+        environ["AWS_REGION"] = region
+    result = run_mfaenv(["stage", "123456"], environ)
+    assert_clean_failure(result, PROFILE, ["'stage'", region, "not a region name"])
+    time.sleep(0.2)
+    assert connections == [], "the signed request went to the host named in the region"
+
+
+@pytest.mark.parametrize("region", ["us-east-1 # prod", "eu-west-1\n", "-x", "12345", "a" * 64])
+def test_a_malformed_region_is_refused_before_any_network_call(region, standin_env, sts_standin):  # noqa: F811
+    result = run_mfaenv(["stage", "123456"], {**standin_env, "AWS_REGION": region})
+    assert_clean_failure(result, PROFILE, ["'stage'", "not a region name"])
+    assert sts_standin.requests == []
+
+
+@pytest.mark.parametrize("region", ["us-gov-west-1", "cn-north-1", "eu-isoe-west-1", "ap-southeast-5"])
+def test_real_region_names_pass(region, standin_env, sts_standin):  # noqa: F811
+    result = run_mfaenv(["stage", "123456"], {**standin_env, "AWS_REGION": region})
+    assert result.returncode == 0, result.stderr
+    assert sts_standin.requests[0].signing_region == region
 
 
 # -- malformed files: refused, named, untouched -------------------------------------------------
