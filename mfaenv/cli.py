@@ -57,7 +57,10 @@ def _write(text: str) -> None:
 
 
 def _fail(message: str, status: int) -> None:
-    print(f"mfaenv: {message}", file=sys.stderr)
+    # One line, whatever a profile name or an STS endpoint put into the message:
+    # newlines and terminal control characters are shown escaped (\n, \x1b).
+    line = "".join(char if char.isprintable() else repr(char)[1:-1] for char in message)
+    print(f"mfaenv: {line}", file=sys.stderr)
     sys.exit(status)
 
 

@@ -164,6 +164,21 @@ def test_sts_refusal_of_another_kind_quotes_sts(standin_env, sts_standin):  # no
     assert_clean_failure(result, STS_REJECTED, ["'stage'", "AccessDenied", "not authorized"])
 
 
+def test_whatever_sts_answers_stays_one_plain_line(standin_env, sts_standin):  # noqa: F811
+    """A proxy or a fake endpoint controls Code and Message: no second line, no terminal escapes."""
+    # (XML 1.0 cannot carry ESC; it can carry newlines and the 8-bit CSI U+009B)
+    sts_standin.answer(standin.error(403, "Denied\nmfaenv: all good", "\x9b2J Wiped\r\nreally"))
+    result = run_mfaenv(["stage", "123456"], standin_env)
+    assert_clean_failure(result, STS_REJECTED, ["'stage'", "Denied", "Wiped"])
+    assert "\x9b" not in result.stderr and "\r" not in result.stderr
+
+
+def test_a_profile_name_with_a_newline_stays_one_line(standin_env):
+    result = run_mfaenv(["get", "no\nsuch\x1b[2J", "123456"], standin_env)
+    assert_clean_failure(result, PROFILE, ["not found"])
+    assert "\x1b" not in result.stderr
+
+
 # -- STS unavailable: retried, bounded ---------------------------------------------------------
 
 
