@@ -104,18 +104,25 @@ def test_init_of_an_unknown_shell_is_a_clear_error():
     assert "tcsh" in result.stderr and "bash" in result.stderr
 
 
-@pytest.mark.parametrize("layout", ["wheel", "checkout"])
+@pytest.mark.parametrize("layout", ["wheel", "checkout", "both"])
 def test_init_finds_the_scripts_in_a_wheel_and_in_a_checkout(tmp_path, layout):
-    """A wheel carries shell/ inside the package (hatch force-include); a checkout beside it."""
+    """A wheel carries shell/ inside the package (hatch force-include); a checkout beside it.
+
+    An editable install of a checkout sees only the one beside it; where both
+    exist, the package's own copy wins.
+    """
     shutil.copytree(ROOT / "mfaenv", tmp_path / "mfaenv", ignore=shutil.ignore_patterns("__pycache__", "shell"))
-    target = tmp_path / "mfaenv" / "shell" if layout == "wheel" else tmp_path / "shell"
-    target.mkdir()
-    (target / "mfaenv.zsh").write_text(f"# zsh integration from the {layout}\n", encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-c", "import sys; from mfaenv.integration import init_script; sys.stdout.write(init_script('zsh'))"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True,
-    )
-    assert result.stdout == f"# zsh integration from the {layout}\n", result.stderr
+    folders = {"wheel": tmp_path / "mfaenv" / "shell", "checkout": tmp_path / "shell"}
+    for name, folder in folders.items():
+        if layout in (name, "both"):
+            folder.mkdir()
+            (folder / "mfaenv.zsh").write_text(f"# zsh integration from the {name}\n", encoding="utf-8")
+    code = "import sys, mfaenv.integration as m; print(m.__file__); sys.stdout.write(m.init_script('zsh'))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+                            capture_output=True, text=True)
+    module, text = result.stdout.split("\n", 1)
+    assert Path(module).is_relative_to(tmp_path), result.stderr  # the copy, not the checkout under test
+    assert text == f"# zsh integration from the {'checkout' if layout == 'checkout' else 'wheel'}\n"
 
 
 @pytest.mark.parametrize("command", [["init", "zsh"], ["init", "bash"], ["init", "fish"], ["profiles"]])
@@ -448,6 +455,13 @@ def test_prompt_function_runs_with_no_commands_on_path(shell, shell_env, tmp_pat
     result = run_in(shell, script, environ)
     assert result.stderr == ""
     assert result.stdout.splitlines() == ["stage 111111111111 11h59m", "var=stage 111111111111 11h59m"]
+
+
+def test_bash_prompt_without_epochseconds_reads_printfs_clock(shell_env):
+    """bash before 5.0 has no $EPOCHSECONDS; printf's %(%s)T (bash 4.2+) is the clock then."""
+    environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 43170})
+    result = run_in("bash", with_init("bash", "unset EPOCHSECONDS", "PATH=''", "mfaenv_prompt; echo"), environ)
+    assert (result.stdout, result.stderr) == ("stage 111111111111 11h59m\n", "")
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])
