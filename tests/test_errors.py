@@ -132,6 +132,13 @@ def test_duration_out_of_range_never_reaches_sts(duration, standin_env, sts_stan
     assert sts_standin.requests == []
 
 
+@pytest.mark.parametrize("duration", ["abc", "12h", ""])
+def test_duration_that_is_not_a_number(duration, standin_env, sts_standin):  # noqa: F811
+    result = run_mfaenv(["stage", "123456", f"--duration={duration}"], standin_env)
+    assert_clean_failure(result, USAGE, ["--duration"])
+    assert sts_standin.requests == []
+
+
 def test_unknown_shell_is_refused(standin_env, sts_standin):  # noqa: F811
     result = run_mfaenv(["stage", "123456", "--shell", "tcsh"], standin_env)
     assert_clean_failure(result, USAGE, ["tcsh"])

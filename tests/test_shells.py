@@ -78,9 +78,21 @@ def shell_environ(directory: Path) -> Dict[str, str]:
     return env
 
 
+#: How each shell is started: no rc files; "zsh-rc-quotes" is zsh with an option users set
+#: in .zshrc that gives '' a meaning inside single quotes.
+SHELL_COMMANDS = {
+    "bash": ["bash", "--norc", "--noprofile"],
+    "zsh": ["zsh", "-f"],
+    "zsh-rc-quotes": ["zsh", "-f", "-o", "RC_QUOTES"],
+    "fish": ["fish", "--no-config"],
+    "dash": ["dash"],
+}
+
+
 def read_back(shell: str, emitted: str, names: Sequence[str], environ: Dict[str, str], directory: Path):
     """Run emitted text as a user would in a real shell; return (printf view, env -0 view, process)."""
-    require_shell(shell)
+    command = SHELL_COMMANDS[shell]
+    require_shell(command[0])
     script_file = directory / "emitted.txt"
     env_file = directory / "env.out"
     script_file.write_text(emitted, encoding="utf-8")
@@ -91,9 +103,8 @@ def read_back(shell: str, emitted: str, names: Sequence[str], environ: Dict[str,
         load = f"eval \"$(cat '{script_file}')\""
         args = " ".join(f'"${name}"' for name in names)
     script = f"{load}\nprintf '%s\\0' {args}\ncommand env -0 > '{env_file}'\n"
-    flags = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": ["--no-config"]}[shell]
     process = subprocess.run(
-        [shell, *flags, "-c", script], env=environ, cwd=directory, capture_output=True, timeout=60,
+        [*command, "-c", script], env=environ, cwd=directory, capture_output=True, timeout=60,
         stdin=subprocess.DEVNULL,
     )
     printed = process.stdout.split(b"\0")[: len(names)] if names else []
@@ -107,7 +118,7 @@ def read_back(shell: str, emitted: str, names: Sequence[str], environ: Dict[str,
 
 def assert_round_trip(shell: str, values: List[str]) -> None:
     names = [f"MFAENV_TEST_V{index}" for index in range(len(values))]
-    emitted = shells.dialect_for(shell).render(dict(zip(names, values)))
+    emitted = shells.dialect_for(SHELL_COMMANDS[shell][0]).render(dict(zip(names, values)))
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         printed, exported, process = read_back(shell, emitted, names, shell_environ(directory), directory)
@@ -122,8 +133,8 @@ def assert_round_trip(shell: str, values: List[str]) -> None:
 
 
 @pytest.mark.shell
-@pytest.mark.parametrize("shell", REAL_SHELLS)
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("shell", [*REAL_SHELLS, "zsh-rc-quotes", "dash"])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=hostile_batches)
 @example(values=KNOWN_HOSTILE)
 def test_any_value_arrives_byte_exact_and_runs_nothing(shell, values):
