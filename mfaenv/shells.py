@@ -76,7 +76,8 @@ class Fish(Dialect):
         return f"set -gx {name} {self.quote(value)}"
 
     def unset(self, name: str) -> str:
-        return f"set -e {name}"
+        # `set -e` of an absent variable sets $status to 4; `| source` would end with it.
+        return f"set -e {name}; or true"
 
 
 class PowerShell(Dialect):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import run_mfaenv, run_shell
+from conftest import require_shell, run_mfaenv, run_shell
 from mfaenv.variables import account_from_serial, format_expiry, parse_expiry
 
 NOON_UTC = int(datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc).timestamp())
@@ -84,3 +84,14 @@ def test_unset_clears_everything_mfaenv_set_but_not_aws_profile(env, shell_name)
     assert "AWS_SESSION_TOKEN=" in before and "AWS_SECURITY_TOKEN" not in before
     after = run_shell(shell_name, stale + fetched + unset + printer, env).stdout
     assert after.splitlines() == ["AWS_PROFILE=prod"]
+
+
+def test_sourcing_a_fetch_or_unset_leaves_fish_status_zero(env):
+    """`mfaenv stage 123456 | source` must not end with set -e's status 4."""
+    require_shell("fish")
+    fish_env = {**env, "MFAENV_SHELL": "fish"}
+    for args in (["get", "stage", "123456"], ["unset"]):
+        text = run_mfaenv(args, fish_env).stdout
+        assert "set -e" in text
+        result = run_shell("fish", text + "echo status=$status", fish_env)
+        assert result.stdout.strip() == "status=0", (args, result.stdout, result.stderr)
