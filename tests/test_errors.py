@@ -236,7 +236,7 @@ def test_hanging_sts_is_cut_off_by_the_read_timeout(standin_env, sts_standin):  
     elapsed = time.monotonic() - started
     assert_clean_failure(result, STS_UNAVAILABLE, ["'stage'", "no answer in time"])
     assert len(sts_standin.requests) == 3
-    assert elapsed < 8, f"took {elapsed:.1f}s: the timeout and the retries must be bounded"
+    assert elapsed < 12, f"took {elapsed:.1f}s against a 60 s hang: the timeout and the retries must be bounded"
 
 
 @pytest.mark.parametrize("setting", ["inf", "nan", "1e400", "-1", "0", "soon"])
