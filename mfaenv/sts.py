@@ -106,6 +106,7 @@ def get_session_token(
     )
     signer = SigV4Auth(_Keys(access_key_id, secret_access_key), "sts", region)
     failure = ""
+    shown = _without_userinfo(url)
     try:
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -120,14 +121,14 @@ def get_session_token(
             try:
                 response = http.send(request.prepare())
             except BotoCoreError as error:
-                failure = f"cannot reach {url}: {_connection_reason(error)}"
+                failure = f"cannot reach {shown}: {_connection_reason(error)}"
                 continue
             status, content = response.status_code, response.content
             if status == 200:
-                return _parse_credentials(content, url)
+                return _parse_credentials(content, shown)
             code_name, message = _parse_error(content)
             if code_name in RETRYABLE_CODES or status >= 500 or status == 429:
-                failure = f"{url} answered {code_name or status}"
+                failure = f"{shown} answered {code_name or status}"
                 continue
             raise _rejection(profile, code_name or f"HTTP {status}", message)
     finally:
@@ -135,6 +136,13 @@ def get_session_token(
     raise StsUnavailableError(
         f"profile '{profile}': STS unavailable after {MAX_ATTEMPTS} attempts ({failure}); try again shortly"
     )
+
+
+def _without_userinfo(url: str) -> str:
+    """An endpoint as shown in messages: a user:password@ part is left out."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return scheme + sep + host.rpartition("@")[2] + slash + path
 
 
 def _timeout(variable: str, default: float, environ: Mapping[str, str]) -> float:
