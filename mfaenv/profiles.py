@@ -35,7 +35,12 @@ def config_path(environ: Mapping[str, str] = os.environ) -> Path:
 
 def _aws_path(environ: Mapping[str, str], variable: str, name: str) -> Path:
     value = environ.get(variable)
-    return Path(value).expanduser() if value else Path("~", ".aws", name).expanduser()
+    home = environ.get("HOME") or str(Path.home())
+    if not value:
+        return Path(home, ".aws", name)
+    if value == "~" or value.startswith("~/"):
+        return Path(home, value[2:])
+    return Path(value).expanduser()
 
 
 def read_sections(path: Path) -> Dict[str, Dict[str, str]]:
@@ -44,18 +49,27 @@ def read_sections(path: Path) -> Dict[str, Dict[str, str]]:
     Junk before the first section, unterminated headers and duplicate
     sections or keys raise FileFormatError: such a file is never guessed at.
     """
-    parser = configparser.RawConfigParser(
-        strict=True,
-        interpolation=None,
-        # No section is special: a [DEFAULT] profile is just a profile.
-        default_section="\0mfaenv-no-default-section",
-    )
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as error:
         raise FileFormatError(f"cannot read {path}: {_reason(error)}") from None
+    return parse_sections(text, path)
+
+
+def parse_sections(text: str, path: Path) -> Dict[str, Dict[str, str]]:
+    """Sections of INI text read from ``path``, by the same rules as ``read_sections``.
+
+    persist.py checks a file with this before and after editing it, so that
+    what it writes is judged exactly as mfaenv (and botocore) will read it.
+    """
+    parser = configparser.RawConfigParser(
+        strict=True,
+        interpolation=None,
+        # No section is special: a [DEFAULT] profile is just a profile.
+        default_section="\0mfaenv-no-default-section",
+    )
     try:
         parser.read_string(text, source=str(path))
     except configparser.Error as error:
