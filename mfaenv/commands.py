@@ -49,10 +49,12 @@ def get(request: GetRequest, environ: Mapping[str, str] = os.environ) -> str:
     if session is None:
         code = code or codeinput.obtain_code(profile.name, profile.serial, request.code_command or profile.code_command)
         session = _fetch(profile, code, request.duration, environ)
-        if request.persist:
-            from mfaenv import persist
+    if request.persist:
+        # Also a reused session: `mfaenv stage --persist` must leave [stage] holding it
+        # (no write happens when the file already does).
+        from mfaenv import persist
 
-            persist.write_session(store.credentials_path, profile.name, persisted_values(session))
+        persist.write_session(store.credentials_path, profile.name, persisted_values(session))
     exports = variables.session_exports(session, profile.name, profile.serial, profile.region, environ)
     return dialect.render(exports)
 
