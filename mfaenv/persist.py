@@ -9,11 +9,15 @@ again before it is written: if anything but the target's keys would change,
 nothing is written.
 
 Writing is crash- and race-safe: an exclusive lock on ``credentials.lock``
-beside the file serialises writers (the file is re-read under the lock), and
-the new text goes to a temporary file in the same folder that is fsynced and
-renamed over the old one. The lock is a kernel lock (flock), so a writer
-killed at any moment releases it; the lock file itself stays, empty, because
-deleting a lock file that others may be waiting on breaks the exclusion.
+beside the real file (a symlink's target) serialises writers, which re-read
+the file under the lock; the new text goes to a temporary file in the same
+folder that is fsynced and renamed over the old one, then the folder is
+fsynced. The lock is a kernel lock (flock; msvcrt.locking on Windows), so a
+writer killed at any moment releases it; the lock file itself stays, empty,
+because deleting a lock file that others may be waiting on breaks the
+exclusion. The standard library is used rather than ``filelock``, whose
+releases since 3.24 quietly fall back, where flock is missing, to a lock file
+whose mere existence is the lock, which a killed writer leaves behind.
 
 Knows files only: no shells, no STS, no boto3.
 """
