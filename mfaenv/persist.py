@@ -156,6 +156,10 @@ class Document:
         newline = self.line_ending
         ends_without_newline = bool(lines) and lines[-1][1] == ""
         target = self.sections.get(section)
+        if target is not None and "aws_security_token" in target.options and "aws_session_token" in values:
+            # botocore reads aws_security_token before aws_session_token, so the one
+            # aws-mfa leaves beside it would shadow the new session: keep them equal.
+            values = {**values, "aws_security_token": values["aws_session_token"]}
         if target is None:
             if lines and lines[-1][0].strip():
                 lines.append(("", newline))  # a blank line before the new section

@@ -197,6 +197,19 @@ def test_keys_missing_from_a_section_are_added_in_its_style(tmp_path):
     assert path.read_bytes() == b"[stage]\n    region: eu-west-1\n    aws_session_token: t\n    expiration: e\n\n[next]\n"
 
 
+def test_a_stale_aws_security_token_left_by_aws_mfa_is_replaced_too(tmp_path):
+    """botocore reads aws_security_token first: left alone, it would shadow the new session."""
+    path = tmp_path / "credentials"
+    path.write_bytes(b"[stage]\naws_session_token = old\naws_security_token = old\nexpiration = 2020-01-01 00:00:00\n")
+    persist.write_session(path, "stage", VALUES)
+    section = parse_sections(path.read_text(), path)["stage"]
+    assert section["aws_security_token"] == section["aws_session_token"] == VALUES["aws_session_token"]
+    # A section without one does not get one.
+    other = tmp_path / "other"
+    persist.write_session(other, "stage", VALUES)
+    assert "aws_security_token" not in other.read_text()
+
+
 def test_writing_the_same_session_again_leaves_the_file_alone(tmp_path):
     path = tmp_path / "credentials"
     path.write_bytes(b"[stage]\n")
