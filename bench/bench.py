@@ -22,25 +22,25 @@ missed, and still exits 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import configparser
 import os
 import platform
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
+sys.path.insert(0, str(ROOT / "tests"))
+from emulator import DATA, make_aws_home, moto_server  # noqa: E402  (shared with the tests and the demo)
+
 PY = sys.executable
 PROFILE = "stage"
 CODE = "123456"
@@ -70,47 +70,13 @@ class Pair:
 # --------------------------------------------------------------------------- set-up
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_moto() -> Optional[tuple]:
-    """(process, url) of a moto server, or None if moto is not installed."""
+def start_moto(stack: contextlib.ExitStack) -> Optional[str]:
+    """URL of a moto server that lives as long as ``stack``, or None if moto is not installed."""
     try:
         import moto.server  # noqa: F401
     except ImportError:
         return None
-    port = free_port()
-    process = subprocess.Popen(
-        [PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-            return process, url
-        except urllib.error.HTTPError:
-            return process, url
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.terminate()
-                return None
-            time.sleep(0.1)
-
-
-def make_home(parent: Path) -> Path:
-    home = parent / "home"
-    aws = home / ".aws"
-    aws.mkdir(parents=True)
-    shutil.copy(DATA / "credentials", aws / "credentials")
-    shutil.copy(DATA / "config", aws / "config")
-    (aws / "credentials").chmod(0o600)
-    return home
+    return stack.enter_context(moto_server())
 
 
 def base_environ(home: Path) -> Dict[str, str]:
@@ -307,17 +273,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     aws = None if options.quick else aws_cli()
 
     with tempfile.TemporaryDirectory(prefix="mfaenv-bench-") as scratch:
-        env = base_environ(make_home(Path(scratch)))
+        env = base_environ(make_aws_home(Path(scratch)))
         pairs: List[Pair] = []
         warnings: List[str] = []
 
-        moto = start_moto()
-        try:
+        with contextlib.ExitStack() as stack:
+            moto = start_moto(stack)
             if moto is None:
                 warnings.append("moto is not installed (pip install 'moto[server]'): fetch rows skipped")
                 session_env = env
             else:
-                env["AWS_ENDPOINT_URL_STS"] = moto[1]
+                env["AWS_ENDPOINT_URL_STS"] = moto
                 call = stage_call()
                 boto3_cmd = Command("boto3 script", [PY, "-c", boto3_script(call)])
                 fetch = Command(f"mfaenv {PROFILE} {CODE}", [*mfaenv, PROFILE, CODE])
@@ -350,14 +316,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             pairs.append(Pair(Command("trivial typer app", [PY, "-c", TRIVIAL_TYPER_APP]), typer_cmd, None))
             init = Command("mfaenv init zsh", [*mfaenv, "init", "zsh"])
             pairs.append(Pair(init, Command("python -c pass", [PY, "-c", "pass"]), 1.5))
-            # The floor of any console script: pip's and uv's wrappers `import re` (~5 ms).
+            # The floor of an older console script: pip < 24's wrapper does `import re` (~5 ms).
             pairs.append(Pair(init, Command("python -c 'import re'", [PY, "-c", "import re"]), None))
 
             measure(pairs, rounds, env, progress=sys.stderr.isatty())
-        finally:
-            if moto is not None:
-                moto[0].terminate()
-                moto[0].wait(timeout=10)
 
     print(f"{rounds} rounds, pairwise; median of per-round ratios. {versions(aws)}.")
     print(f"mfaenv: {how}.")

@@ -16,7 +16,7 @@ from typing import Dict, Optional, Sequence
 
 import pytest
 
-from emulator import DATA, free_port, moto_server, wait_for_http  # noqa: F401 (re-exported)
+from emulator import DATA, free_port, make_aws_home, moto_server, wait_for_http  # noqa: F401 (re-exported)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: Shells whose emitted code the tests execute for real.
@@ -45,13 +45,7 @@ def clean_environ(home: Path) -> Dict[str, str]:
 @pytest.fixture
 def aws_home(tmp_path: Path) -> Path:
     """A throwaway HOME whose ~/.aws holds the example credentials and config files."""
-    home = tmp_path / "home"
-    aws = home / ".aws"
-    aws.mkdir(parents=True)
-    shutil.copy(DATA / "credentials", aws / "credentials")
-    shutil.copy(DATA / "config", aws / "config")
-    (aws / "credentials").chmod(0o600)
-    return home
+    return make_aws_home(tmp_path)
 
 
 @pytest.fixture
@@ -63,7 +57,12 @@ def env(aws_home: Path, sts_endpoint: str) -> Dict[str, str]:
 
 
 def run_mfaenv(args: Sequence[str], env: Dict[str, str], input: Optional[str] = None, timeout: float = 60):
-    """Run the installed mfaenv in a subprocess, as a user's shell would."""
+    """Run the installed mfaenv in a subprocess, as a user's shell would.
+
+    It runs in a new session with stdin not a tty, so it has no controlling
+    terminal (like cron or CI): a test can never prompt on the developer's
+    terminal, and "no terminal" errors are the same locally and in CI.
+    """
     return subprocess.run(
         [sys.executable, "-m", "mfaenv", *args],
         env=env,
@@ -72,6 +71,7 @@ def run_mfaenv(args: Sequence[str], env: Dict[str, str], input: Optional[str] = 
         capture_output=True,
         text=True,
         timeout=timeout,
+        start_new_session=True,
     )
 
 

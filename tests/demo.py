@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from emulator import DATA, moto_server  # noqa: E402
+from emulator import make_aws_home, moto_server  # noqa: E402
 
 SESSION = r"""
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
@@ -45,12 +45,9 @@ mfaenv status; echo "exit status $?"
 
 
 def main() -> int:
-    home = Path(tempfile.mkdtemp(prefix="mfaenv-demo-"))
+    scratch = Path(tempfile.mkdtemp(prefix="mfaenv-demo-"))
+    home = make_aws_home(scratch)
     aws = home / ".aws"
-    aws.mkdir()
-    for name in ("credentials", "config"):
-        shutil.copy(DATA / name, aws / name)
-    (aws / "credentials").chmod(0o600)
     before = (aws / "credentials").read_text()
     bin_dir = str(Path(sys.executable).parent)
     try:
@@ -69,7 +66,7 @@ def main() -> int:
         )
         return status
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

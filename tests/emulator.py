@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -34,6 +35,17 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{url} did not come up in {timeout}s") from None
             time.sleep(0.1)
+
+
+def make_aws_home(parent: Path) -> Path:
+    """A throwaway HOME under ``parent`` whose ~/.aws holds copies of the example files."""
+    home = parent / "home"
+    aws = home / ".aws"
+    aws.mkdir(parents=True)
+    for name in ("credentials", "config"):
+        shutil.copy(DATA / name, aws / name)
+    (aws / "credentials").chmod(0o600)
+    return home
 
 
 @contextlib.contextmanager

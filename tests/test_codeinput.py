@@ -23,6 +23,7 @@ from typing import Dict, List, Sequence
 import pytest
 
 from conftest import clean_environ, require_shell
+from conftest import run_mfaenv as run_without_terminal
 from mfaenv import codeinput
 from mfaenv.errors import CodeInputError, UsageError
 from sts_standin import sts_standin  # noqa: F401 (fixture)
@@ -49,12 +50,6 @@ def sent_codes(standin) -> List[str]:
     return [request.form.get("TokenCode") for request in standin.requests]
 
 
-def run_without_terminal(args: Sequence[str], environ: Dict[str, str], timeout: float = 30):
-    """A new session with stdin from /dev/null: no controlling terminal, like cron or CI."""
-    return subprocess.run(
-        [sys.executable, "-m", "mfaenv", *args], env=environ, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=timeout, start_new_session=True,
-    )
 
 
 def run_on_terminal(argv: Sequence[str], environ: Dict[str, str], answer: str, timeout: float = 30):

@@ -18,12 +18,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Iterable, Sequence
+from typing import Dict, Iterable
 
 import pytest
 
 import sts_standin as standin
 from conftest import clean_environ, free_port, run_mfaenv
+from conftest import run_mfaenv as run_without_terminal
 from sts_standin import sts_standin  # noqa: F401 (fixture)
 
 # Exit statuses of mfaenv/errors.py, as the README documents them.
@@ -367,12 +368,6 @@ def test_credentials_file_that_is_not_utf8(standin_env, aws_home, sts_standin): 
 # -- no code and no terminal ----------------------------------------------------------------------
 
 
-def run_without_terminal(args: Sequence[str], environ: Dict[str, str]) -> subprocess.CompletedProcess:
-    """No controlling terminal (a new session), stdin not a tty: like cron or CI."""
-    return subprocess.run(
-        [sys.executable, "-m", "mfaenv", *args], env=environ, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=30, start_new_session=True,
-    )
 
 
 def test_no_code_and_no_terminal_fails_at_once(standin_env, sts_standin):  # noqa: F811

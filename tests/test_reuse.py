@@ -8,18 +8,18 @@ fails at once (the SPEC's "no terminal" error) instead of waiting for input.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional
 
 import pytest
 
 from conftest import free_port, require_shell, run_mfaenv
+from conftest import run_mfaenv as run_without_terminal
 from mfaenv.variables import format_expiry
 
 NO_CODE = 6  # CodeInputError: no terminal to ask for the code
@@ -28,12 +28,6 @@ SHELL_SESSION_KEY = "ASIAENVSESSION000001"
 PERSISTED_KEY = "ASIAFILESESSION00001"
 
 
-def run_without_terminal(args: Sequence[str], environ: Dict[str, str]) -> subprocess.CompletedProcess:
-    """mfaenv in a new session: no controlling terminal, as in CI and under `eval` from a script."""
-    return subprocess.run(
-        [sys.executable, "-m", "mfaenv", *args], env=environ, stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=60, start_new_session=True,
-    )
 
 
 def closed_sts(environ: Dict[str, str]) -> Dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Callable, Dict, Iterator
 
 import pytest
 
-from conftest import clean_environ, require_shell
+from conftest import require_shell
 
 BIN = Path(sys.executable).parent
 FRESH = r"stage 111111111111 (11h59|12h00)m"  # moto's expiry may land a second past 12 hours
