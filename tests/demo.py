@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from emulator import make_aws_home, moto_server  # noqa: E402
 
 SESSION = r"""
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold='\033[1m' plain='\033[0m'; else bold='' plain=''; fi
+step() { printf "\n${bold}\$ %s${plain}\n" "$*"; }
 step 'eval "$(mfaenv init bash)"'
 eval "$(mfaenv init bash)"
 step 'mfaenv stage 123456          # the wrapper updates this shell'
@@ -35,8 +36,8 @@ step 'mfaenv list'
 mfaenv list
 step 'mfaenv prod 654321 --persist  # also write [prod] into ~/.aws/credentials'
 mfaenv prod 654321 --persist
-step 'mfaenv prod                   # no code: the persisted session is reused'
-mfaenv prod && echo "now: $(mfaenv_prompt)"
+step 'mfaenv unset; mfaenv prod     # no code: the persisted session is reused'
+mfaenv unset; mfaenv prod && echo "now: $(mfaenv_prompt)"
 step 'mfaenv unset'
 mfaenv unset
 step 'mfaenv status                 # no session: exit 1'
@@ -58,7 +59,8 @@ def main() -> int:
             env.update(HOME=str(home), AWS_ENDPOINT_URL_STS=endpoint, PATH=bin_dir + os.pathsep + env.get("PATH", ""))
             print(f"STS emulator: {endpoint}    throwaway HOME: {home}")
             status = subprocess.run(["bash", "--norc", "--noprofile", "-c", SESSION], env=env).returncode
-        print("\n\033[1m~/.aws/credentials after --persist (only [prod] changed):\033[0m")
+        bold, plain = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
+        print(f"\n{bold}~/.aws/credentials after --persist (only [prod] changed):{plain}")
         after = (aws / "credentials").read_text()
         sys.stdout.writelines(
             line[:100] + ("\n" if len(line) > 100 else "")
