@@ -44,6 +44,9 @@ def main(argv: "list[str] | None" = None) -> None:
         _fail(str(error), error.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except BrokenPipeError:  # `mfaenv list | head -1`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     except Exception as error:  # a bug: one line, unless asked for the traceback
         if os.environ.get("MFAENV_DEBUG") == "1":
             raise
