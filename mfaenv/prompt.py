@@ -6,12 +6,11 @@ functions in ``shell/`` print the same text without starting any process.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Mapping, Optional
 
 from mfaenv.errors import NoSessionError
-from mfaenv.variables import format_expiry
+from mfaenv.variables import expires_from_environment, format_expiry
 
 
 def time_left(seconds: int) -> str:
@@ -21,21 +20,9 @@ def time_left(seconds: int) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
-#: Plain digits, as the shell functions accept them (they feed the value to
-#: shell arithmetic, which must never see anything else): both agree on every input.
-_EPOCH = re.compile(r"[0-9]{1,18}")
-
-
-def _expires(environ: Mapping[str, str]) -> Optional[int]:
-    if not environ.get("MFAENV_PROFILE"):
-        return None
-    value = environ.get("MFAENV_EXPIRES", "")
-    return int(value) if _EPOCH.fullmatch(value) else None
-
-
 def prompt_segment(environ: Mapping[str, str], now: Optional[float] = None) -> str:
     """``stage 123456789012 11h59m``, ``expired``, or '' without a session."""
-    expires = _expires(environ)
+    expires = expires_from_environment(environ)
     if expires is None:
         return ""
     left = expires - int(time.time() if now is None else now)
@@ -47,7 +34,7 @@ def prompt_segment(environ: Mapping[str, str], now: Optional[float] = None) -> s
 
 def status_report(environ: Mapping[str, str], now: Optional[float] = None) -> str:
     """Human-readable state of this shell's session; NoSessionError if none or expired."""
-    expires = _expires(environ)
+    expires = expires_from_environment(environ)
     if expires is None:
         raise NoSessionError("no mfaenv session in this shell; run 'mfaenv PROFILE CODE'")
     profile = environ["MFAENV_PROFILE"]

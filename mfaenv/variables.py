@@ -125,14 +125,26 @@ def _region_removals(environ: Mapping[str, str]) -> Variables:
     return removals
 
 
+#: Plain digits only, as the shell prompt functions accept it (they feed it to
+#: shell arithmetic, which must never see anything else): all readers agree.
+_EPOCH = re.compile(r"[0-9]{1,18}")
+
+
+def expires_from_environment(environ: Mapping[str, str]) -> Optional[int]:
+    """MFAENV_EXPIRES of this shell's session, or None without a (well-formed) session."""
+    value = environ.get("MFAENV_EXPIRES", "")
+    return int(value) if environ.get("MFAENV_PROFILE") and _EPOCH.fullmatch(value) else None
+
+
 def session_from_environment(environ: Mapping[str, str]) -> Optional[Session]:
     """The session an earlier export left in this shell, if it is complete."""
+    expires = expires_from_environment(environ)
     try:
         return Session(
             access_key_id=environ["AWS_ACCESS_KEY_ID"],
             secret_access_key=environ["AWS_SECRET_ACCESS_KEY"],
             session_token=environ["AWS_SESSION_TOKEN"],
-            expires=int(environ["MFAENV_EXPIRES"]),
-        )
-    except (KeyError, ValueError):
+            expires=expires,
+        ) if expires is not None else None
+    except KeyError:
         return None
