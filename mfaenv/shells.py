@@ -111,10 +111,6 @@ DIALECTS: Dict[str, Dialect] = {
     "pwsh": POWERSHELL,
 }
 
-#: Shells that have an integration script in shell/.
-INTEGRATED_SHELLS = ("bash", "zsh", "fish", "powershell")
-
-
 def dialect_for(name: str) -> Dialect:
     try:
         return DIALECTS[name.lower()]
