@@ -93,6 +93,7 @@ def _build_app():
     from typer.core import TyperGroup
 
     from mfaenv import commands
+    from mfaenv.codeinput import CODE_PATTERN
 
     class DefaultToGet(TyperGroup):
         """`mfaenv stage 123456` means `mfaenv get stage 123456`.
@@ -104,7 +105,7 @@ def _build_app():
 
         def parse_args(self, ctx, args):
             if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
-                if commands.codeinput.CODE_PATTERN.match(args[0]):
+                if CODE_PATTERN.match(args[0]):
                     profile = os.environ.get("AWS_PROFILE")
                     if not profile:
                         raise UsageError("no profile given and AWS_PROFILE is not set; run 'mfaenv PROFILE CODE'")

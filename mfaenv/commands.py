@@ -41,7 +41,7 @@ def get(request: GetRequest, environ: Mapping[str, str] = os.environ) -> str:
     store = ProfileStore(environ)
     profile = store.resolve(request.profile, source=request.source, serial=request.serial)
     if request.persist:
-        from mfaenv import persist
+        from mfaenv import persist  # only here: it loads tempfile and the lock
 
         persist.check_writable(store.credentials_path, profile.name, protected=_protected_sections(profile))
 
@@ -52,8 +52,6 @@ def get(request: GetRequest, environ: Mapping[str, str] = os.environ) -> str:
     if request.persist:
         # Also a reused session: `mfaenv stage --persist` must leave [stage] holding it
         # (no write happens when the file already does).
-        from mfaenv import persist
-
         persist.write_session(store.credentials_path, profile.name, persisted_values(session))
     exports = variables.session_exports(session, profile.name, profile.serial, profile.region, environ)
     return dialect.render(exports)
