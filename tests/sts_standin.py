@@ -7,7 +7,8 @@ It records every request: the form fields and the access key id that signed it
 (from the SigV4 ``Authorization`` header), so tests can prove which keys were
 used and that nothing was sent at all.
 
-Use the ``sts_standin`` fixture, or ``StsStandIn`` as a context manager.
+Use the ``sts_standin`` fixture (``standin_env`` is the throwaway HOME pointed at
+it), or ``StsStandIn`` as a context manager.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Union
 from urllib.parse import parse_qs
 
 import pytest
+
+from conftest import clean_environ
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 #: What the stand-in hands out on success; tests look for these on stderr.
@@ -66,9 +70,9 @@ def hang(seconds: float = 30.0) -> Response:
     return Response(200, "", delay=seconds)
 
 
-def success(expires_in: Optional[int] = None) -> Response:
-    """A GetSessionTokenResponse; the expiry follows the request's DurationSeconds unless given."""
-    return Response(200, lambda form: _success_body(expires_in or int(form.get("DurationSeconds", 43200))))
+def success() -> Response:
+    """A GetSessionTokenResponse whose expiry follows the request's DurationSeconds."""
+    return Response(200, lambda form: _success_body(int(form.get("DurationSeconds", 43200))))
 
 
 def _success_body(duration: int) -> str:
@@ -216,3 +220,11 @@ def sts_standin():
     """A running stand-in; point AWS_ENDPOINT_URL_STS at ``sts_standin.url``."""
     with StsStandIn() as standin:
         yield standin
+
+
+@pytest.fixture
+def standin_env(aws_home: Path, sts_standin: StsStandIn) -> Dict[str, str]:  # noqa: F811
+    """The throwaway HOME, with STS pointed at the stand-in."""
+    environ = clean_environ(aws_home)
+    environ["AWS_ENDPOINT_URL_STS"] = sts_standin.url
+    return environ
