@@ -36,13 +36,6 @@ def test_lone_code_uses_aws_profile(env):
     assert "export AWS_REGION='eu-west-1'" in result.stdout
 
 
-def test_lone_code_without_aws_profile_is_a_clear_error(env):
-    result = run_mfaenv(["123456"], env)
-    assert result.returncode != 0
-    assert result.stdout == ""
-    assert "AWS_PROFILE" in result.stderr
-
-
 def test_fetch_never_imports_boto3_itself(env):
     """Only botocore's signer and HTTP session are loaded on the fetch path."""
     code = "import runpy, sys; sys.argv=['mfaenv','stage','123456'];\ntry: runpy.run_module('mfaenv', run_name='__main__')\nexcept SystemExit: pass\nprint('boto3' in sys.modules, 'botocore.client' in sys.modules, file=sys.stderr)"
