@@ -6,11 +6,13 @@
 # builtins are called as `\builtin NAME` so user aliases and functions cannot
 # break them. mfaenv.zsh is the same design, line for line where it can be.
 
-# Commands that print shell code are evaluated; everything else (list, status,
-# prompt, init, --help, --version) runs untouched, straight to the terminal.
+# list, status, prompt, init, the hidden profiles and any -h/--help/--version
+# run untouched, straight to the terminal. Everything else prints shell code
+# and is evaluated: the CLI routes any other first word (a profile, a code, an
+# option such as --force) to `get`.
 __mfaenv_changes_shell() {
     case ${1-} in
-        '' | -* | list | status | prompt | init | profiles) return 1 ;;
+        '' | list | status | prompt | init | profiles) return 1 ;;
     esac
     \builtin local __mfaenv_arg
     for __mfaenv_arg in "$@"; do

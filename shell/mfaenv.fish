@@ -7,11 +7,13 @@
 # other builtins are called as `builtin NAME` so user functions cannot stand
 # in for them.
 
-# Commands that print shell code are sourced; everything else (list, status,
-# prompt, init, --help, --version) runs untouched, straight to the terminal.
+# list, status, prompt, init, the hidden profiles and any -h/--help/--version
+# run untouched, straight to the terminal. Everything else prints shell code
+# and is sourced: the CLI routes any other first word (a profile, a code, an
+# option such as --force) to `get`.
 function __mfaenv_changes_shell
     switch "$argv[1]"
-        case '' '-*' list status prompt init profiles
+        case '' list status prompt init profiles
             return 1
     end
     not builtin contains -- -h $argv

@@ -10,11 +10,13 @@ function global:__mfaenv_application {
     Get-Command -Name mfaenv -CommandType Application -ErrorAction Stop | Select-Object -First 1
 }
 
-# Commands that print shell code are run; everything else (list, status,
-# prompt, init, --help, --version) runs untouched, straight to the terminal.
+# list, status, prompt, init, the hidden profiles and any -h/--help/--version
+# run untouched, straight to the terminal. Everything else prints shell code
+# and is run: the CLI routes any other first word (a profile, a code, an
+# option such as --force) to `get`.
 function global:__mfaenv_changes_shell([string[]] $Arguments) {
     $first = if ($Arguments.Count -gt 0) { [string]$Arguments[0] } else { '' }
-    if ($first -eq '' -or $first.StartsWith('-') -or $first -in 'list', 'status', 'prompt', 'init', 'profiles') {
+    if ($first -eq '' -or $first -in 'list', 'status', 'prompt', 'init', 'profiles') {
         return $false
     }
     -not ($Arguments | Where-Object { $_ -in '-h', '--help', '--version' })

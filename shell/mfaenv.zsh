@@ -10,12 +10,14 @@
 # The shell's own clock: a prompt render reads $EPOCHSECONDS, no `date` process.
 zmodload zsh/datetime
 
-# Commands that print shell code are evaluated; everything else (list, status,
-# prompt, init, --help, --version) runs untouched, straight to the terminal.
+# list, status, prompt, init, the hidden profiles and any -h/--help/--version
+# run untouched, straight to the terminal. Everything else prints shell code
+# and is evaluated: the CLI routes any other first word (a profile, a code, an
+# option such as --force) to `get`.
 __mfaenv_changes_shell() {
     \builtin emulate -L zsh
     case ${1-} in
-        '' | -* | list | status | prompt | init | profiles) return 1 ;;
+        '' | list | status | prompt | init | profiles) return 1 ;;
     esac
     (( ! ${argv[(Ie)-h]} && ! ${argv[(Ie)--help]} && ! ${argv[(Ie)--version]} ))
 }
