@@ -32,9 +32,6 @@ function mfaenv --description 'Fetch AWS MFA session credentials into this shell
     or return $status
     # The substitution split the output into lines; join them back whole.
     string join \n -- $__mfaenv_code | builtin source
-    # The real command succeeded. (`set -e` of a variable that was not set,
-    # as an export removes AWS_SECURITY_TOKEN, leaves status 4 behind.)
-    return 0
 end
 
 # Prints "stage 123456789012 11h59m", "expired", or nothing without a session,
