@@ -29,13 +29,6 @@ def test_default_command_equals_get(env):
     assert "AWS_SESSION_TOKEN" in names(plain.stdout)
 
 
-def test_lone_code_uses_aws_profile(env):
-    result = run_mfaenv(["123456"], {**env, "AWS_PROFILE": "prod"})
-    assert result.returncode == 0, result.stderr
-    assert "export MFAENV_PROFILE='prod'" in result.stdout
-    assert "export AWS_REGION='eu-west-1'" in result.stdout
-
-
 def test_fetch_never_imports_boto3_itself(env):
     """Only botocore's signer and HTTP session are loaded on the fetch path."""
     code = "import runpy, sys; sys.argv=['mfaenv','stage','123456'];\ntry: runpy.run_module('mfaenv', run_name='__main__')\nexcept SystemExit: pass\nprint('boto3' in sys.modules, 'botocore.client' in sys.modules, file=sys.stderr)"
