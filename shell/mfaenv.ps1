@@ -55,7 +55,8 @@ function global:mfaenv {
 # prompt render costs microseconds.
 function global:mfaenv_prompt {
     # Digits only, as in the other shells: anything else is no usable session.
-    if (-not $Env:MFAENV_PROFILE -or $Env:MFAENV_EXPIRES -notmatch '^[0-9]{1,18}$') {
+    # \z, not $: .NET's $ also matches before a final newline.
+    if (-not $Env:MFAENV_PROFILE -or $Env:MFAENV_EXPIRES -notmatch '^[0-9]{1,18}\z') {
         return ''
     }
     $left = [long]$Env:MFAENV_EXPIRES - [DateTimeOffset]::UtcNow.ToUnixTimeSeconds()
