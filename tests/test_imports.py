@@ -1,7 +1,8 @@
 """What each command imports, read from `python -X importtime` (SPEC "Speed").
 
 Commands that make no AWS call never load boto3 or botocore; `init` (run by
-every new shell) loads neither typer, click nor rich; the fetch loads only
+every new shell) and `profiles` (every Tab of completion) load neither typer,
+click nor rich; the fetch loads only
 botocore's signer and HTTP session, never a client or boto3. The module
 names come from the stderr of a real subprocess, and each test also asserts
 that modules it *expects* are in the list, so a parsing slip cannot make a
@@ -69,7 +70,7 @@ def session_env(aws_home) -> Dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("shell", ["zsh", "bash"])
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell"])
 def test_init_loads_no_cli_framework_and_no_aws_sdk(shell, session_env):
     modules, result = imported_modules(["init", shell], session_env)
     assert result.returncode == 0, stderr_without_importtime(result)
@@ -79,19 +80,29 @@ def test_init_loads_no_cli_framework_and_no_aws_sdk(shell, session_env):
     assert loaded(modules, AWS_SDK) == []
 
 
+def test_profile_completion_loads_no_cli_framework_and_no_aws_sdk(session_env):
+    """`mfaenv profiles` runs at every Tab of completion."""
+    modules, result = imported_modules(["profiles"], session_env)
+    assert result.returncode == 0, stderr_without_importtime(result)
+    assert "stage" in result.stdout.splitlines()
+    assert "mfaenv.profiles" in modules
+    assert loaded(modules, CLI_FRAMEWORKS) == []
+    assert loaded(modules, AWS_SDK) == []
+
+
 @pytest.mark.parametrize(
-    "args, status, expected",
+    "args, expected",
     [
-        pytest.param(["unset"], 0, "AWS_SESSION_TOKEN", id="unset"),
-        pytest.param(["prompt"], 0, "stage 111111111111", id="prompt"),
-        pytest.param(["status"], 0, "profile:  stage", id="status"),
-        pytest.param(["--help"], 0, "Usage", id="--help"),
-        pytest.param(["--version"], 0, "mfaenv ", id="--version"),
+        pytest.param(["unset"], "AWS_SESSION_TOKEN", id="unset"),
+        pytest.param(["prompt"], "stage 111111111111", id="prompt"),
+        pytest.param(["status"], "profile:  stage", id="status"),
+        pytest.param(["--help"], "Usage", id="--help"),
+        pytest.param(["--version"], "mfaenv ", id="--version"),
     ],
 )
-def test_local_commands_never_load_the_aws_sdk(args, status, expected, session_env):
+def test_local_commands_never_load_the_aws_sdk(args, expected, session_env):
     modules, result = imported_modules(args, session_env)
-    assert result.returncode == status, stderr_without_importtime(result)
+    assert result.returncode == 0, stderr_without_importtime(result)
     assert expected in result.stdout
     # These go through typer: its presence shows the list covers third-party packages.
     assert "typer" in modules
