@@ -10,9 +10,11 @@ kills at random moments and generated files, not STS calls.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import os
 import random
 import shlex
+import shutil
 import signal
 import stat
 import subprocess
@@ -22,7 +24,7 @@ import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -247,12 +249,27 @@ def test_refuses_to_overwrite_long_term_keys_even_when_another_source_is_used(en
     assert path.read_bytes() == original
 
 
-def test_read_only_credentials_file_is_refused_before_sts(env, aws_home):
-    if os.geteuid() == 0:
-        pytest.skip("root may write read-only files")
-    path = credentials_of(aws_home)
+@contextlib.contextmanager
+def unwritable(path: Path) -> Iterator[None]:
+    """The file made unwritable for whoever runs the tests: mode 0400, and for root,
+    whom modes do not stop, the immutable attribute (chattr +i) as well."""
     path.chmod(0o400)
-    result = run_mfaenv(["stage", "123456", "--persist"], closed_sts(env))
+    if os.geteuid() != 0:
+        yield
+        return
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("running as root, whom file modes do not stop, and chattr +i does not work here")
+    try:
+        yield
+    finally:
+        subprocess.run([chattr, "-i", str(path)], check=True)
+
+
+def test_read_only_credentials_file_is_refused_before_sts(env, aws_home):
+    path = credentials_of(aws_home)
+    with unwritable(path):
+        result = run_mfaenv(["stage", "123456", "--persist"], closed_sts(env))
     assert result.returncode == 3 and result.stdout == ""
     assert "read-only" in result.stderr
     assert path.read_bytes() == SEED
