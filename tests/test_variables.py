@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import shlex
 import sys
+from datetime import datetime, timezone
 
 import pytest
 
@@ -52,9 +51,17 @@ def _export(env, profile, shell="bash"):
     return result.stdout
 
 
+def _in_shell(shell, *args):
+    """A line that runs mfaenv inside the shell, so it sees the shell's variables; exit 9 if mfaenv fails."""
+    command = f"{shlex.quote(sys.executable)} -m mfaenv {' '.join(args)} --shell {shell}"
+    if shell == "fish":
+        return f"{command} | source; test $pipestatus[1] = 0; or exit 9\n"
+    # `eval "$(...)" || exit` would never exit: eval of the empty output succeeds
+    return f'text="$({command})" || exit 9; eval "$text"\n'
+
+
 def _fetch_in_bash(profile):
-    """A line that runs mfaenv inside the shell, so it sees the shell's variables."""
-    return f'eval "$({shlex.quote(sys.executable)} -m mfaenv get {profile} 123456 --shell bash)" || exit 9\n'
+    return _in_shell("bash", "get", profile, "123456")
 
 
 def test_profile_region_is_exported_and_recorded(env):
@@ -76,13 +83,16 @@ def test_a_region_the_user_set_is_never_removed(env):
 
 
 def test_unset_clears_everything_mfaenv_set_but_not_aws_profile(env, shell_name):
-    printer = 'env | grep -E "^(AWS_|MFAENV_)" | grep -vE "AWS_ENDPOINT|MFAENV_SHELL" | sort'
-    fetched = _export({**env, "MFAENV_SHELL": shell_name}, "prod", shell_name)
-    unset = run_mfaenv(["unset", "--shell", shell_name], {**env, "MFAENV_REGION": "eu-west-1", "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1"}).stdout
-    stale = {"bash": "export AWS_SECURITY_TOKEN=stale AWS_PROFILE=prod\n", "zsh": "export AWS_SECURITY_TOKEN=stale AWS_PROFILE=prod\n", "fish": "set -gx AWS_SECURITY_TOKEN stale; set -gx AWS_PROFILE prod\n"}[shell_name]
-    before = run_shell(shell_name, stale + fetched + printer, env).stdout
+    """A stale legacy token, a fetch for prod (which names a region), then unset, all in one shell."""
+    printer = 'env | grep -E "^(AWS_|MFAENV_)" | grep -vE "^(AWS_ENDPOINT_URL_STS|MFAENV_SHELL)=" | sort; echo ---\n'
+    stale = "set -gx AWS_SECURITY_TOKEN stale; set -gx AWS_PROFILE prod\n" if shell_name == "fish" else (
+        "export AWS_SECURITY_TOKEN=stale AWS_PROFILE=prod\n")
+    script = stale + _in_shell(shell_name, "get", "prod", "123456") + printer + _in_shell(shell_name, "unset") + printer
+    result = run_shell(shell_name, script, env)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    before, after, _ = result.stdout.split("---\n")
     assert "AWS_SESSION_TOKEN=" in before and "AWS_SECURITY_TOKEN" not in before
-    after = run_shell(shell_name, stale + fetched + unset + printer, env).stdout
+    assert "MFAENV_REGION=eu-west-1" in before.splitlines()
     assert after.splitlines() == ["AWS_PROFILE=prod"]
 
 
