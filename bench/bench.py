@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import configparser
 import os
 import platform
 import resource
@@ -39,12 +38,14 @@ from typing import Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from emulator import DATA, make_aws_home, moto_server  # noqa: E402  (shared with the tests and the demo)
+from emulator import make_aws_home, moto_server  # noqa: E402  (shared with the tests and the demo)
+
+from mfaenv.commands import DEFAULT_DURATION  # noqa: E402
+from mfaenv.profiles import Profile, ProfileStore  # noqa: E402
 
 PY = sys.executable
 PROFILE = "stage"
 CODE = "123456"
-DURATION = 43200
 
 
 @dataclass
@@ -102,18 +103,10 @@ def aws_cli() -> Optional[str]:
     return path
 
 
-def stage_call() -> Dict[str, str]:
-    """Keys, MFA device and region mfaenv resolves for `stage`, for the reference scripts."""
-    credentials = configparser.RawConfigParser()
-    credentials.read(DATA / "credentials")
-    config = configparser.RawConfigParser()
-    config.read(DATA / "config")
-    return {
-        "key": credentials.get(f"{PROFILE}-default", "aws_access_key_id"),
-        "secret": credentials.get(f"{PROFILE}-default", "aws_secret_access_key"),
-        "serial": credentials.get(PROFILE, "aws_arn_mfa"),
-        "region": config.get("default", "region", fallback="us-east-1"),
-    }
+def stage_call(env: Dict[str, str]) -> Profile:
+    """What mfaenv resolves for `stage` (source keys, MFA device, call region), so the
+    reference scripts and the AWS CLI make exactly its call."""
+    return ProfileStore(env).resolve(PROFILE)
 
 
 PRINT_EXPORTS = """
@@ -124,23 +117,14 @@ print(f"export AWS_CREDENTIAL_EXPIRATION='{r['Expiration'].strftime('%Y-%m-%dT%H
 """
 
 
-def boto3_script(call: Dict[str, str]) -> str:
+def sts_script(module: str, client: str, call: Profile) -> str:
+    """A minimal script: import ``module``, build the STS client with ``client``, make the call, print exports."""
     return (
-        "import boto3\n"
-        f"c = boto3.client('sts', region_name={call['region']!r}, aws_access_key_id={call['key']!r}, "
-        f"aws_secret_access_key={call['secret']!r})\n"
-        f"r = c.get_session_token(SerialNumber={call['serial']!r}, TokenCode={CODE!r}, "
-        f"DurationSeconds={DURATION})['Credentials']\n" + PRINT_EXPORTS
-    )
-
-
-def botocore_script(call: Dict[str, str]) -> str:
-    return (
-        "import botocore.session\n"
-        f"c = botocore.session.get_session().create_client('sts', region_name={call['region']!r}, "
-        f"aws_access_key_id={call['key']!r}, aws_secret_access_key={call['secret']!r})\n"
-        f"r = c.get_session_token(SerialNumber={call['serial']!r}, TokenCode={CODE!r}, "
-        f"DurationSeconds={DURATION})['Credentials']\n" + PRINT_EXPORTS
+        f"import {module}\n"
+        f"c = {client}('sts', region_name={call.call_region!r}, aws_access_key_id={call.access_key_id!r}, "
+        f"aws_secret_access_key={call.secret_access_key!r})\n"
+        f"r = c.get_session_token(SerialNumber={call.serial!r}, TokenCode={CODE!r}, "
+        f"DurationSeconds={DEFAULT_DURATION})['Credentials']\n" + PRINT_EXPORTS
     )
 
 
@@ -284,17 +268,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 session_env = env
             else:
                 env["AWS_ENDPOINT_URL_STS"] = moto
-                call = stage_call()
-                boto3_cmd = Command("boto3 script", [PY, "-c", boto3_script(call)])
+                call = stage_call(env)
+                boto3_cmd = Command("boto3 script", [PY, "-c", sts_script("boto3", "boto3.client", call)])
                 fetch = Command(f"mfaenv {PROFILE} {CODE}", [*mfaenv, PROFILE, CODE])
                 pairs.append(Pair(fetch, boto3_cmd, 0.9))
-                pairs.append(Pair(Command("botocore-client script", [PY, "-c", botocore_script(call)]), boto3_cmd, None))
+                botocore_cmd = Command("botocore-client script", [
+                    PY, "-c", sts_script("botocore.session", "botocore.session.get_session().create_client", call)])
+                pairs.append(Pair(botocore_cmd, boto3_cmd, None))
                 if aws:
                     awscmd = Command(
                         "aws sts get-session-token",
-                        [aws, "sts", "get-session-token", "--profile", f"{PROFILE}-default", "--region", call["region"],
-                         "--serial-number", call["serial"], "--token-code", CODE,
-                         "--duration-seconds", str(DURATION), "--output", "json"],
+                        [aws, "sts", "get-session-token", "--profile", call.source, "--region", call.call_region,
+                         "--serial-number", call.serial, "--token-code", CODE,
+                         "--duration-seconds", str(DEFAULT_DURATION), "--output", "json"],
                     )
                     pairs.append(Pair(awscmd, boto3_cmd, None))
                 elif not options.quick:
