@@ -91,7 +91,7 @@ __mfaenv_complete() {
     done
     if ((__mfaenv_profiles)); then
         # One name a line; names with spaces stay whole.
-        while IFS= read -r __mfaenv_word; do
+        while IFS= \builtin read -r __mfaenv_word; do
             [[ $__mfaenv_word == "$__mfaenv_cur"* ]] && COMPREPLY+=("$__mfaenv_word")
         done < <(\builtin command mfaenv profiles 2>/dev/null)
     fi
