@@ -167,8 +167,8 @@ def run(command: Command, env: Dict[str, str]) -> tuple:
 def check(command: Command, result: subprocess.CompletedProcess) -> str:
     if result.returncode in command.ok_codes:
         return ""
-    first = (result.stderr.strip().splitlines() or [""])[-1][:120]
-    return f"{command.label} exits {result.returncode}: {first}"
+    last = (result.stderr.strip().splitlines() or [""])[-1][:120]
+    return f"{command.label} exits {result.returncode}: {last}"
 
 
 def measure(pairs: List[Pair], rounds: int, env: Dict[str, str], progress: bool) -> None:
