@@ -1,8 +1,8 @@
 """A still-valid session is reused without a code; `mfaenv list` and `mfaenv status` describe what there is.
 
 Reuse must not call STS: those runs point AWS_ENDPOINT_URL_STS at a port
-nobody listens on, so any STS call would fail the run. Runs that must not
-find a session start without a controlling terminal, so the code prompt
+nobody listens on, so any STS call would fail the run. Every run starts
+without a controlling terminal, so when no session is found the code prompt
 fails at once (the SPEC's "no terminal" error) instead of waiting for input.
 """
 
@@ -19,15 +19,12 @@ from typing import Dict, Optional
 import pytest
 
 from conftest import free_port, require_shell, run_mfaenv
-from conftest import run_mfaenv as run_without_terminal
 from mfaenv.variables import format_expiry
 
 NO_CODE = 6  # CodeInputError: no terminal to ask for the code
 MFAENV = f"{shlex.quote(sys.executable)} -m mfaenv"
 SHELL_SESSION_KEY = "ASIAENVSESSION000001"
 PERSISTED_KEY = "ASIAFILESESSION00001"
-
-
 
 
 def closed_sts(environ: Dict[str, str]) -> Dict[str, str]:
@@ -77,6 +74,14 @@ def exported(stdout: str) -> Dict[str, Optional[str]]:
     return values
 
 
+def run_bash(script: str, environ: Dict[str, str]) -> subprocess.CompletedProcess:
+    """conftest.run_shell, but with no controlling terminal: a code prompt fails instead of waiting."""
+    return subprocess.run(
+        [require_shell("bash"), "--norc", "--noprofile", "-c", script], env=environ, capture_output=True, text=True,
+        timeout=60, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+
+
 def assert_no_terminal_error(result: subprocess.CompletedProcess) -> None:
     """Not reused, so a code was needed, and there is no terminal to ask: a clear failure."""
     assert result.returncode == NO_CODE, result.stderr
@@ -88,67 +93,66 @@ def assert_no_terminal_error(result: subprocess.CompletedProcess) -> None:
 # --- reuse of this shell's session ---------------------------------------------------------------------------
 
 
-def test_a_valid_session_in_this_shell_is_reused_without_code_or_sts(env):
-    session = shell_session(seconds_left=3600)
-    result = run_without_terminal(["stage"], closed_sts({**env, **session}))
+#: What reuse needs from the shell: without the others (the expiry texts, the account) it still works.
+NEEDED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MFAENV_EXPIRES", "MFAENV_PROFILE")
+
+
+@pytest.mark.parametrize("seconds_left, only_needed", [
+    (400, False), (3600, False), (129600, False), (3600, True),
+], ids=["6m40s", "1h", "36h", "1h-only-the-needed-variables"])
+def test_a_valid_session_in_this_shell_is_reused_without_code_or_sts(env, seconds_left, only_needed):
+    session = shell_session(seconds_left=seconds_left)
+    if only_needed:
+        session = {name: session[name] for name in NEEDED}
+    result = run_mfaenv(["stage"], closed_sts({**env, **session}))
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     values = exported(result.stdout)
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MFAENV_EXPIRES", "MFAENV_PROFILE"):
+    for name in NEEDED:
         assert values[name] == session[name], name
-    assert values["AWS_CREDENTIAL_EXPIRATION"] == session["AWS_CREDENTIAL_EXPIRATION"]
+    assert values["AWS_CREDENTIAL_EXPIRATION"] == format_expiry(int(session["MFAENV_EXPIRES"]))
 
 
 def test_reuse_in_real_bash_after_a_fetch(env):
     """`eval "$(mfaenv stage 123456)"`, later `eval "$(mfaenv stage)"`: same session, no second STS call."""
-    bash = require_shell("bash")
+    # `eval ""` succeeds, so a failed mfaenv shows only in what the shell holds afterwards.
     script = (
-        f'eval "$({MFAENV} stage 123456)" || exit 9\n'
+        f'eval "$({MFAENV} stage 123456)"\n'
         'first="$AWS_SESSION_TOKEN|$MFAENV_EXPIRES"\n'
         f'export AWS_ENDPOINT_URL_STS=http://127.0.0.1:{free_port()}\n'  # STS is gone from here on
-        f'eval "$({MFAENV} stage)" || exit 8\n'
+        f'eval "$({MFAENV} stage)"\n'
         'second="$AWS_SESSION_TOKEN|$MFAENV_EXPIRES"\n'
         '[ "$first" = "$second" ] && [ -n "$AWS_SESSION_TOKEN" ] && echo same\n'
         f'{MFAENV} status\n'
     )
-    result = subprocess.run(
-        [bash, "--norc", "--noprofile", "-c", script], env=env, capture_output=True, text=True,
-        timeout=60, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
+    result = run_bash(script, env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("same\nprofile:  stage\naccount:  111111111111\n"), result.stdout
+    assert result.stdout.startswith("same\nprofile:  stage\naccount:  111111111111\n"), result.stdout + result.stderr
     assert re.search(r"\((11h5\dm|12h00m) left\)", result.stdout)
-
-
-@pytest.mark.parametrize("seconds_left", [400, 3600, 129600])
-def test_more_than_five_minutes_left_is_reused(env, seconds_left):
-    result = run_without_terminal(["stage"], closed_sts({**env, **shell_session(seconds_left=seconds_left)}))
-    assert result.returncode == 0, result.stderr
-    assert exported(result.stdout)["AWS_ACCESS_KEY_ID"] == SHELL_SESSION_KEY
 
 
 @pytest.mark.parametrize("seconds_left", [290, 60, 0, -10, -86400], ids=["4m50s", "1m", "now", "expired", "yesterday"])
 def test_a_nearly_expired_or_expired_session_is_never_reused(env, seconds_left):
-    assert_no_terminal_error(run_without_terminal(["stage"], {**env, **shell_session(seconds_left=seconds_left)}))
+    assert_no_terminal_error(run_mfaenv(["stage"], {**env, **shell_session(seconds_left=seconds_left)}))
 
 
 def test_a_session_for_another_profile_is_not_reused(env):
-    assert_no_terminal_error(run_without_terminal(["stage"], {**env, **shell_session(profile="prod")}))
+    assert_no_terminal_error(run_mfaenv(["stage"], {**env, **shell_session(profile="prod")}))
 
 
-@pytest.mark.parametrize("missing", ["AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "MFAENV_EXPIRES", "MFAENV_PROFILE"])
+@pytest.mark.parametrize("missing", NEEDED)
 def test_an_incomplete_session_in_the_shell_is_not_reused(env, missing):
     session = shell_session()
     del session[missing]
-    assert_no_terminal_error(run_without_terminal(["stage"], {**env, **session}))
+    assert_no_terminal_error(run_mfaenv(["stage"], {**env, **session}))
 
 
 def test_force_without_a_code_asks_for_one(env):
-    assert_no_terminal_error(run_without_terminal(["stage", "--force"], {**env, **shell_session()}))
+    assert_no_terminal_error(run_mfaenv(["stage", "--force"], {**env, **shell_session()}))
 
 
 def test_force_with_a_code_fetches_a_new_session(env):
-    result = run_without_terminal(["stage", "123456", "--force"], {**env, **shell_session()})
+    result = run_mfaenv(["stage", "123456", "--force"], {**env, **shell_session()})
     assert result.returncode == 0, result.stderr
     values = exported(result.stdout)
     assert values["AWS_ACCESS_KEY_ID"] != SHELL_SESSION_KEY
@@ -157,15 +161,16 @@ def test_force_with_a_code_fetches_a_new_session(env):
 
 def test_a_code_given_always_fetches(env):
     """A code on the command line means "fetch": with STS unreachable, that fails instead of reusing."""
-    result = run_without_terminal(["stage", "123456"], closed_sts({**env, **shell_session()}))
-    assert result.returncode not in (0, NO_CODE)
+    result = run_mfaenv(["stage", "123456"], closed_sts({**env, **shell_session()}))
+    assert result.returncode == 5, result.stderr  # StsUnavailableError
     assert result.stdout == ""
+    assert "STS unavailable" in result.stderr
 
 
 def test_a_reused_session_never_runs_the_code_command(env, tmp_path):
     marker = tmp_path / "code-command-ran"
     environ = {**env, **shell_session(), "MFAENV_CODE_COMMAND": f"touch {shlex.quote(str(marker))}; echo 123456"}
-    result = run_without_terminal(["stage"], closed_sts(environ))
+    result = run_mfaenv(["stage"], closed_sts(environ))
     assert result.returncode == 0, result.stderr
     assert not marker.exists()
 
@@ -175,7 +180,7 @@ def test_a_reused_session_never_runs_the_code_command(env, tmp_path):
 
 def test_a_valid_persisted_session_is_reused_without_code_or_sts(env, aws_home):
     expires = persist_session(aws_home, seconds_left=7200)
-    result = run_without_terminal(["stage"], closed_sts(env))
+    result = run_mfaenv(["stage"], closed_sts(env))
     assert result.returncode == 0, result.stderr
     values = exported(result.stdout)
     assert values["AWS_ACCESS_KEY_ID"] == PERSISTED_KEY
@@ -187,7 +192,7 @@ def test_a_valid_persisted_session_is_reused_without_code_or_sts(env, aws_home):
 def test_a_session_persisted_by_mfaenv_itself_is_reused(env, aws_home):
     fetched = run_mfaenv(["stage", "123456", "--persist"], env)
     assert fetched.returncode == 0, fetched.stderr
-    reused = run_without_terminal(["stage"], closed_sts(env))
+    reused = run_mfaenv(["stage"], closed_sts(env))
     assert reused.returncode == 0, reused.stderr
     assert exported(reused.stdout) == exported(fetched.stdout)
 
@@ -195,7 +200,7 @@ def test_a_session_persisted_by_mfaenv_itself_is_reused(env, aws_home):
 @pytest.mark.parametrize("seconds_left", [290, -10], ids=["4m50s", "expired"])
 def test_a_nearly_expired_persisted_session_is_not_reused(env, aws_home, seconds_left):
     persist_session(aws_home, seconds_left=seconds_left)
-    assert_no_terminal_error(run_without_terminal(["stage"], env))
+    assert_no_terminal_error(run_mfaenv(["stage"], env))
 
 
 def test_placeholders_are_no_persisted_session(env, aws_home):
@@ -203,24 +208,24 @@ def test_placeholders_are_no_persisted_session(env, aws_home):
     path.write_text(path.read_text().replace(
         "aws_session_token = <auto-generated>\n\n[prod]", "aws_session_token = <auto-generated>\nexpiration = 2999-01-01T00:00:00Z\n\n[prod]"
     ))
-    assert_no_terminal_error(run_without_terminal(["stage"], env))
+    assert_no_terminal_error(run_mfaenv(["stage"], env))
 
 
 def test_force_ignores_a_persisted_session(env, aws_home):
     persist_session(aws_home)
-    assert_no_terminal_error(run_without_terminal(["stage", "--force"], env))
+    assert_no_terminal_error(run_mfaenv(["stage", "--force"], env))
 
 
 def test_the_shells_session_comes_before_the_persisted_one(env, aws_home):
     persist_session(aws_home, seconds_left=7200)
-    result = run_without_terminal(["stage"], closed_sts({**env, **shell_session(seconds_left=3600)}))
+    result = run_mfaenv(["stage"], closed_sts({**env, **shell_session(seconds_left=3600)}))
     assert result.returncode == 0, result.stderr
     assert exported(result.stdout)["AWS_ACCESS_KEY_ID"] == SHELL_SESSION_KEY
 
 
 def test_an_expiring_shell_session_falls_back_to_a_valid_persisted_one(env, aws_home):
     persist_session(aws_home, seconds_left=7200)
-    result = run_without_terminal(["stage"], closed_sts({**env, **shell_session(seconds_left=100)}))
+    result = run_mfaenv(["stage"], closed_sts({**env, **shell_session(seconds_left=100)}))
     assert result.returncode == 0, result.stderr
     assert exported(result.stdout)["AWS_ACCESS_KEY_ID"] == PERSISTED_KEY
 
@@ -228,7 +233,7 @@ def test_an_expiring_shell_session_falls_back_to_a_valid_persisted_one(env, aws_
 def test_persist_of_a_reused_session_writes_it_to_the_file(env, aws_home):
     """`mfaenv stage --persist` in a shell with a session: [stage] then holds that session, with no STS call."""
     session = shell_session(seconds_left=3600)
-    result = run_without_terminal(["stage", "--persist"], closed_sts({**env, **session}))
+    result = run_mfaenv(["stage", "--persist"], closed_sts({**env, **session}))
     assert result.returncode == 0, result.stderr
     text = (aws_home / ".aws" / "credentials").read_text()
     stage = text.split("[stage]\n", 1)[1].split("\n\n", 1)[0]
@@ -292,6 +297,8 @@ def test_list_refuses_a_malformed_credentials_file(env, aws_home):
 def test_list_never_shows_a_secret(env, aws_home):
     persist_session(aws_home)
     result = run_mfaenv(["list"], env)
+    assert result.returncode == 0, result.stderr
+    assert table(result.stdout)[1][0] == "stage"  # there was a table to look at
     for secret in ("SECRET", "file-session-token", PERSISTED_KEY, "AKIAEXAMPLE"):
         assert secret not in result.stdout + result.stderr
 
@@ -328,9 +335,8 @@ def test_status_of_an_expired_session_exits_1(env):
 
 
 def test_status_after_unset_exits_1_in_bash(env):
-    bash = require_shell("bash")
-    script = f'eval "$({MFAENV} stage 123456)" && {MFAENV} status >/dev/null && eval "$({MFAENV} unset)" && {MFAENV} status'
-    result = subprocess.run([bash, "--norc", "--noprofile", "-c", script], env=env, capture_output=True, text=True,
-                            timeout=60, stdin=subprocess.DEVNULL, start_new_session=True)
+    script = f'eval "$({MFAENV} stage 123456)" && {MFAENV} status && eval "$({MFAENV} unset)" && {MFAENV} status'
+    result = run_bash(script, env)
+    assert result.stdout.startswith("profile:  stage\n"), result.stderr  # the fetch landed: status had a session
     assert result.returncode == 1
     assert "no mfaenv session" in result.stderr
