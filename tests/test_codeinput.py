@@ -22,8 +22,7 @@ from typing import Dict, List, Sequence
 
 import pytest
 
-from conftest import clean_environ, require_shell
-from conftest import run_mfaenv as run_without_terminal
+from conftest import clean_environ, require_shell, run_mfaenv
 from mfaenv import codeinput
 from mfaenv.errors import CodeInputError, UsageError
 from sts_standin import sts_standin  # noqa: F401 (fixture)
@@ -48,8 +47,6 @@ def add_to_config(home: Path, text: str) -> None:
 
 def sent_codes(standin) -> List[str]:
     return [request.form.get("TokenCode") for request in standin.requests]
-
-
 
 
 def run_on_terminal(argv: Sequence[str], environ: Dict[str, str], answer: str, timeout: float = 30):
@@ -148,7 +145,7 @@ def test_typed_code_that_is_not_six_digits_is_refused(answer):
 
 
 def test_code_command_code_reaches_sts(code_env, sts_standin):  # noqa: F811
-    result = run_without_terminal(["stage", "--code-command", "printf 'aws:jane  654321\\n'"], code_env)
+    result = run_mfaenv(["stage", "--code-command", "printf 'aws:jane  654321\\n'"], code_env)
     assert result.returncode == 0, result.stderr
     assert "export AWS_SESSION_TOKEN=" in result.stdout
     assert sent_codes(sts_standin) == ["654321"]
@@ -157,7 +154,7 @@ def test_code_command_code_reaches_sts(code_env, sts_standin):  # noqa: F811
 def test_code_command_stderr_reaches_the_user(code_env, sts_standin):  # noqa: F811
     """ykman asks for a touch on stderr; hiding it would look like a hang."""
     command = "echo 'Touch your YubiKey...' >&2; echo 'aws:jane  654321'"
-    result = run_without_terminal(["stage", "--code-command", command], code_env)
+    result = run_mfaenv(["stage", "--code-command", command], code_env)
     assert result.returncode == 0, result.stderr
     assert "Touch your YubiKey..." in result.stderr
     assert "Touch" not in result.stdout
@@ -165,13 +162,13 @@ def test_code_command_stderr_reaches_the_user(code_env, sts_standin):  # noqa: F
 
 def test_mfa_process_in_the_config_supplies_the_code(code_env, aws_home, sts_standin):  # noqa: F811
     add_to_config(aws_home, "[profile stage]\nmfa_process = printf 'aws:jane  222333\\n'\n")
-    result = run_without_terminal(["stage"], code_env)
+    result = run_mfaenv(["stage"], code_env)
     assert result.returncode == 0, result.stderr
     assert sent_codes(sts_standin) == ["222333"]
 
 
 def test_mfaenv_code_command_variable_supplies_the_code(code_env, sts_standin):  # noqa: F811
-    result = run_without_terminal(["stage"], {**code_env, "MFAENV_CODE_COMMAND": "echo 444555"})
+    result = run_mfaenv(["stage"], {**code_env, "MFAENV_CODE_COMMAND": "echo 444555"})
     assert result.returncode == 0, result.stderr
     assert sent_codes(sts_standin) == ["444555"]
 
@@ -179,8 +176,8 @@ def test_mfaenv_code_command_variable_supplies_the_code(code_env, sts_standin): 
 def test_option_beats_mfa_process_which_beats_the_variable(code_env, aws_home, sts_standin):  # noqa: F811
     add_to_config(aws_home, "[profile stage]\nmfa_process = echo 222222\n")
     environ = {**code_env, "MFAENV_CODE_COMMAND": "echo 333333"}
-    assert run_without_terminal(["stage", "--code-command", "echo 111111"], environ).returncode == 0
-    assert run_without_terminal(["stage", "--force"], environ).returncode == 0
+    assert run_mfaenv(["stage", "--code-command", "echo 111111"], environ).returncode == 0
+    assert run_mfaenv(["stage", "--force"], environ).returncode == 0
     assert sent_codes(sts_standin) == ["111111", "222222"]
 
 
@@ -190,7 +187,7 @@ def test_option_beats_mfa_process_which_beats_the_variable(code_env, aws_home, s
 ])
 def test_failing_mfa_process_is_one_clear_error_and_sends_nothing(command, message, code_env, aws_home, sts_standin):  # noqa: F811
     add_to_config(aws_home, f"[profile stage]\nmfa_process = {command}\n")
-    result = run_without_terminal(["stage"], code_env)
+    result = run_mfaenv(["stage"], code_env)
     assert result.returncode == NO_CODE
     assert result.stdout == ""
     assert result.stderr == f"mfaenv: profile 'stage': {message}\n"
@@ -198,7 +195,7 @@ def test_failing_mfa_process_is_one_clear_error_and_sends_nothing(command, messa
 
 
 def test_code_given_as_argument_skips_the_code_command(code_env, sts_standin):  # noqa: F811
-    result = run_without_terminal(["stage", "777888"], {**code_env, "MFAENV_CODE_COMMAND": "exit 9"})
+    result = run_mfaenv(["stage", "777888"], {**code_env, "MFAENV_CODE_COMMAND": "exit 9"})
     assert result.returncode == 0, result.stderr
     assert sent_codes(sts_standin) == ["777888"]
 
@@ -208,7 +205,7 @@ def test_code_given_as_argument_skips_the_code_command(code_env, sts_standin):  
 
 def test_no_terminal_fails_at_once_with_empty_stdout(code_env, sts_standin):  # noqa: F811
     started = time.monotonic()
-    result = run_without_terminal(["stage"], code_env)
+    result = run_mfaenv(["stage"], code_env)
     assert time.monotonic() - started < 10  # an attempt to read a terminal would hang until the timeout
     assert result.returncode == NO_CODE
     assert result.stdout == ""
@@ -230,7 +227,7 @@ def test_code_is_asked_on_the_terminal_and_stdout_carries_only_shell_code(code_e
 def test_eval_of_mfaenv_stage_prompts_and_lands_in_bash(code_env, sts_standin):  # noqa: F811
     """The SPEC's promise: `eval "$(mfaenv stage)"` asks for the code and updates the shell."""
     script = 'eval "$(mfaenv stage)"; echo "status=$?"; echo "profile=$MFAENV_PROFILE"'
-    process, screen, stdout, stderr = run_on_terminal(
+    _process, screen, stdout, stderr = run_on_terminal(
         [require_shell("bash"), "--norc", "--noprofile", "-c", script], code_env, "112233",
     )
     assert stdout.splitlines() == ["status=0", "profile=stage"], stderr
@@ -239,43 +236,10 @@ def test_eval_of_mfaenv_stage_prompts_and_lands_in_bash(code_env, sts_standin): 
 
 
 def test_wrong_code_typed_on_the_terminal_is_refused_before_sts(code_env, sts_standin):  # noqa: F811
-    process, screen, stdout, stderr = run_on_terminal(
+    process, _screen, stdout, stderr = run_on_terminal(
         [sys.executable, "-m", "mfaenv", "stage"], code_env, "12ab56",
     )
     assert process.returncode == 2
     assert stdout == ""
     assert "six digits" in stderr
-    assert sts_standin.requests == []
-
-
-# --- when no code is needed -------------------------------------------------------------------
-
-
-def session_in_environment(environ: Dict[str, str], seconds_left: int) -> Dict[str, str]:
-    return {
-        **environ,
-        "MFAENV_PROFILE": "stage",
-        "AWS_ACCESS_KEY_ID": "ASIAEARLIERSESSION01",
-        "AWS_SECRET_ACCESS_KEY": "earlier/secret",
-        "AWS_SESSION_TOKEN": "earlier-token",
-        "MFAENV_EXPIRES": str(int(time.time()) + seconds_left),
-    }
-
-
-def test_valid_session_in_the_shell_is_reused_without_asking(code_env, sts_standin):  # noqa: F811
-    result = run_without_terminal(["stage"], session_in_environment(code_env, 3600))
-    assert result.returncode == 0, result.stderr
-    assert "export AWS_SESSION_TOKEN='earlier-token'" in result.stdout
-    assert sts_standin.requests == []
-
-
-@pytest.mark.parametrize("args, seconds_left", [
-    (["stage"], 240),  # five minutes or less left: a new code is needed
-    (["stage", "--force"], 3600),
-])
-def test_session_near_expiry_or_force_asks_for_a_code(args, seconds_left, code_env, sts_standin):  # noqa: F811
-    result = run_without_terminal(args, session_in_environment(code_env, seconds_left))
-    assert result.returncode == NO_CODE
-    assert result.stdout == ""
-    assert "no terminal" in result.stderr
     assert sts_standin.requests == []
