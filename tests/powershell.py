@@ -96,16 +96,15 @@ def _text(node: tree_sitter.Node) -> str:
 
 def check_script(text: str) -> List[Tuple[str, Optional[str]]]:
     """``[(NAME, value or None for a removal)]`` in order; UnsafeScript otherwise."""
-    if text and not text.endswith("\n"):
+    if not text:
+        return []
+    if not text.endswith("\n"):
         raise UnsafeScript("the script does not end with a newline")
-    tree = parse(text)
-    root = tree.root_node
+    root = parse(text).root_node
     for node in _walk(root):
         if node.is_error or node.is_missing or node.type == "ERROR":
             raise UnsafeScript(f"syntax error at {node.start_point}: {_text(node)!r}")
     lists = root.named_children
-    if not text:
-        return []
     if [node.type for node in lists] != ["statement_list"]:
         raise UnsafeScript(f"unexpected top level: {[node.type for node in lists]}")
     statements = lists[0].children
