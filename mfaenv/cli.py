@@ -79,6 +79,10 @@ def _run_typer(args: "list[str]") -> int:
         result = command.main(args, prog_name="mfaenv", standalone_mode=False)
     except typer.Abort:
         raise KeyboardInterrupt from None
+    except getattr(click_errors, "NoArgsIsHelpError", ()) as error:
+        # Bare `mfaenv` (click >= 8.2 raises this): the whole help, not one squashed line.
+        print(error.format_message(), file=sys.stderr)
+        return error.exit_code
     except click_errors.ClickException as error:
         hint = "; see 'mfaenv --help'" if isinstance(error, click_errors.UsageError) else ""
         _fail(" ".join(error.format_message().split()).rstrip(".") + hint, error.exit_code)
