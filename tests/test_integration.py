@@ -21,7 +21,8 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import REAL_SHELLS, free_port, require_shell
+from conftest import IN_CI, REAL_SHELLS, clean_environ, free_port, require_shell, run_mfaenv
+from powershell import parse as parse_powershell
 
 ROOT = Path(__file__).resolve().parent.parent
 SHELL_DIR = ROOT / "shell"
@@ -35,15 +36,10 @@ INIT_LINES = {
     "powershell": "mfaenv init powershell | Out-String | Invoke-Expression",
 }
 STATUS = {"bash": "$?", "zsh": "$?", "fish": "$status"}
-#: Prints the variables a session sets, one line, in every one of the three shells.
 #: A fresh session's prompt text: moto's expiry may land a second past 12 hours.
 FRESH = r"stage 111111111111 (11h59|12h00)m"
+#: Prints the variables a session sets, one line, in every one of the three shells.
 SHOW = 'printf "vars=%s|%s|%s|%s\\n" "$MFAENV_PROFILE" "$MFAENV_ACCOUNT" "$AWS_SESSION_TOKEN" "$MFAENV_SHELL"'
-
-
-def require_tool(name: str) -> str:
-    """A tool the tests need: skipped locally when missing, a failure in CI."""
-    return require_shell(name)
 
 
 @pytest.fixture
@@ -90,15 +86,15 @@ modes = pytest.mark.parametrize("interactive", [False, True], ids=["script", "in
 
 
 @pytest.mark.parametrize("shell", [*SCRIPTS, "pwsh"])
-def test_init_prints_the_shell_file(shell):
-    result = subprocess.run([sys.executable, "-m", "mfaenv", "init", shell], capture_output=True, text=True)
+def test_init_prints_the_shell_file(shell, tmp_path):
+    result = run_mfaenv(["init", shell], clean_environ(tmp_path))
     assert result.returncode == 0, result.stderr
     name = SCRIPTS.get(shell, "mfaenv.ps1")
     assert result.stdout == (SHELL_DIR / name).read_text(encoding="utf-8")
 
 
-def test_init_of_an_unknown_shell_is_a_clear_error():
-    result = subprocess.run([sys.executable, "-m", "mfaenv", "init", "tcsh"], capture_output=True, text=True)
+def test_init_of_an_unknown_shell_is_a_clear_error(tmp_path):
+    result = run_mfaenv(["init", "tcsh"], clean_environ(tmp_path))
     assert result.returncode == 2
     assert result.stdout == ""
     assert "tcsh" in result.stderr and "bash" in result.stderr
@@ -141,41 +137,28 @@ def test_init_and_completion_import_no_typer_click_rich_or_boto3(command, env):
 
 
 def test_bash_integration_passes_shellcheck():
-    require_tool("shellcheck")
+    require_shell("shellcheck")
     result = subprocess.run(["shellcheck", "-s", "bash", str(SHELL_DIR / "mfaenv.bash")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("shell, check", [
-    ("bash", ["-n"]),
-    ("zsh", ["-n"]),
-    ("fish", ["--no-execute"]),  # checks a file; with -c it may report success on a syntax error
-])
-def test_integration_script_has_valid_syntax(shell, check):
+#: The shell's syntax check, and the line that closes a block in it. fish checks a file with
+#: --no-execute; with -c it may report success on a syntax error.
+SYNTAX_CHECKS = {"bash": (["-n"], "}"), "zsh": (["-n"], "}"), "fish": (["--no-execute"], "end")}
+
+
+@shells
+def test_integration_script_has_valid_syntax(shell, tmp_path):
     path = require_shell(shell)
+    check, closer = SYNTAX_CHECKS[shell]
     result = subprocess.run([path, *check, str(SHELL_DIR / SCRIPTS[shell])], capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr == "", result.stderr
-
-
-@pytest.mark.parametrize("shell", REAL_SHELLS)
-def test_syntax_check_catches_a_broken_script(shell, tmp_path):
-    """The check above can fail: the same command rejects the script with one line cut off."""
-    path = require_shell(shell)
-    check = ["--no-execute"] if shell == "fish" else ["-n"]
+    # The check can fail: the same command rejects the script with its last block closer cut.
     lines = (SHELL_DIR / SCRIPTS[shell]).read_text(encoding="utf-8").splitlines()
-    closer = {"bash": "}", "zsh": "}", "fish": "end"}[shell]
-    cut = next(i for i in range(len(lines) - 1, -1, -1) if lines[i] == closer)
+    cut = max(i for i, line in enumerate(lines) if line == closer)
     broken = tmp_path / SCRIPTS[shell]
     broken.write_text("\n".join(lines[:cut] + lines[cut + 1:]) + "\n", encoding="utf-8")
     assert subprocess.run([path, *check, str(broken)], capture_output=True).returncode != 0
-
-
-def powershell_tree(text: str):
-    import tree_sitter
-    import tree_sitter_powershell
-
-    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
-    return parser.parse(text.encode("utf-8")).root_node
 
 
 def nodes(node):
@@ -187,22 +170,20 @@ def nodes(node):
 def powershell_problems(text: str) -> List[str]:
     return [
         f"{node.type}{' (missing)' if node.is_missing else ''} at line {node.start_point[0] + 1}"
-        for node in nodes(powershell_tree(text)) if node.type == "ERROR" or node.is_missing
+        for node in nodes(parse_powershell(text).root_node) if node.type == "ERROR" or node.is_missing
     ]
 
 
 def test_powershell_integration_parses_without_errors():
-    assert powershell_problems((SHELL_DIR / "mfaenv.ps1").read_text(encoding="utf-8")) == []
-
-
-def test_powershell_parse_check_catches_a_broken_script():
     text = (SHELL_DIR / "mfaenv.ps1").read_text(encoding="utf-8")
+    assert powershell_problems(text) == []
+    # The check can fail: one brace too many is reported.
     broken = text.replace("function global:mfaenv {", "function global:mfaenv {{", 1)
     assert broken != text and powershell_problems(broken)
 
 
 def test_powershell_integration_defines_only_prefixed_names():
-    tree = powershell_tree((SHELL_DIR / "mfaenv.ps1").read_text(encoding="utf-8"))
+    tree = parse_powershell((SHELL_DIR / "mfaenv.ps1").read_text(encoding="utf-8")).root_node
     names = [
         child.text.decode().split(":", 1)[-1]
         for node in nodes(tree) if node.type == "function_statement"
@@ -275,8 +256,7 @@ def test_failed_fetch_keeps_its_exit_status_and_changes_nothing(shell, interacti
 def test_unreachable_sts_changes_nothing(shell, shell_env):
     unreachable = {**shell_env, "AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{free_port()}", "MFAENV_PROFILE": "old"}
     result = run_in(shell, with_init(shell, "mfaenv stage 123456", f"echo rc={STATUS[shell]}", SHOW), unreachable)
-    [status] = values(result.stdout, "rc")
-    assert status not in ("0", "")
+    assert values(result.stdout, "rc") == ["5"], result.stderr  # STS unavailable
     assert session_vars(result.stdout) == [["old", "", "", "powershell"]]
 
 
@@ -326,60 +306,56 @@ def test_other_commands_print_and_are_not_evaluated(shell, shell_env):
     assert "not found" not in result.stderr
 
 
-def test_bash_wrapper_survives_aliases_and_functions_named_like_builtins(shell_env):
-    script = "\n".join([
-        "shopt -s expand_aliases",
-        "command() { echo SABOTAGE; }",
-        "eval() { echo SABOTAGE; }",
-        *(f"alias {name}='echo SABOTAGE'" for name in ("command", "eval", "local", "printf")),
-        INIT_LINES["bash"].replace("eval", "builtin eval", 1),  # the user's own line must get past them too
-        "mfaenv stage 123456", f"echo rc={STATUS['bash']}",
-        "mfaenv nosuch 123456", f"echo rc={STATUS['bash']}",
-        "unalias printf", SHOW,
-        "mfaenv_prompt; echo",
-    ])
-    result = run_in("bash", script, shell_env, interactive=True)
-    assert "SABOTAGE" not in result.stdout
-    assert values(result.stdout, "rc") == ["0", "3"], result.stderr
-    assert session_vars(result.stdout)[0][:2] == ["stage", "111111111111"]
-    assert re.search(rf"^{FRESH}$", result.stdout, re.M)
+#: Per shell, what a user's rc file may hold before the init line: functions and aliases named like
+#: the builtins a wrapper uses, options that change word splitting, arrays and numbers; the init
+#: line, which must get past them too; what to undo so that SHOW (printf) works; the prompt call.
+SABOTAGE = {
+    "bash": {
+        "setup": [
+            "shopt -s expand_aliases",
+            "command() { echo SABOTAGE; }",
+            "eval() { echo SABOTAGE; }",
+            *(f"alias {name}='echo SABOTAGE'" for name in ("command", "eval", "local", "printf")),
+        ],
+        "init": INIT_LINES["bash"].replace("eval", "builtin eval", 1),
+        "undo": ["unalias printf"],
+        "prompt": "mfaenv_prompt; echo",
+        "interactive": True,
+    },
+    "zsh": {
+        "setup": [
+            *(f"{name}() {{ echo SABOTAGE; }}" for name in ("command", "eval", "printf", "emulate")),
+            *(f"alias {name}='echo SABOTAGE'" for name in ("command", "eval", "local", "printf", "emulate")),
+            "setopt ksh_arrays sh_word_split no_unset octal_zeroes",
+        ],
+        "init": INIT_LINES["zsh"].replace("eval", "builtin eval", 1),
+        "undo": ["unalias printf; unfunction printf emulate"],
+        "prompt": "MFAENV_EXPIRES=0$MFAENV_EXPIRES mfaenv_prompt; echo",  # octal_zeroes would misread it
+        "interactive": False,
+    },
+    "fish": {
+        "setup": [f"function {name}; echo SABOTAGE; end" for name in ("source", "math", "contains", "count", "date")],
+        "init": "mfaenv init fish | builtin source",
+        "undo": [],
+        "prompt": "mfaenv_prompt; echo",
+        "interactive": False,
+    },
+}
 
 
-def test_zsh_wrapper_survives_aliases_functions_and_odd_options(shell_env):
+@shells
+def test_wrapper_survives_the_users_aliases_functions_and_options(shell, shell_env):
+    sabotage = SABOTAGE[shell]
     script = "\n".join([
-        "command() { echo SABOTAGE; }",
-        "eval() { echo SABOTAGE; }",
-        "printf() { echo SABOTAGE; }",
-        "emulate() { echo SABOTAGE; }",
-        *(f"alias {name}='echo SABOTAGE'" for name in ("command", "eval", "local", "printf", "emulate")),
-        # Options that change word splitting, arrays and numbers under the user's feet.
-        "setopt ksh_arrays sh_word_split no_unset octal_zeroes",
-        INIT_LINES["zsh"].replace("eval", "builtin eval", 1),
-        "mfaenv stage 123456", f"echo rc={STATUS['zsh']}",
-        "mfaenv nosuch 123456", f"echo rc={STATUS['zsh']}",
-        "unalias printf; unfunction printf emulate", SHOW,
-        "MFAENV_EXPIRES=0$MFAENV_EXPIRES mfaenv_prompt; echo",  # octal_zeroes would misread it
-        "mfaenv stage --help >/dev/null", f"echo rc={STATUS['zsh']}",
+        *sabotage["setup"], sabotage["init"],
+        "mfaenv stage 123456", f"echo rc={STATUS[shell]}",
+        "mfaenv nosuch 123456", f"echo rc={STATUS[shell]}",
+        *sabotage["undo"], SHOW, sabotage["prompt"],
+        "mfaenv stage --help >/dev/null", f"echo rc={STATUS[shell]}",
     ])
-    result = run_in("zsh", script, shell_env)
+    result = run_in(shell, script, shell_env, interactive=sabotage["interactive"])
     assert "SABOTAGE" not in result.stdout
     assert values(result.stdout, "rc") == ["0", "3", "0"], result.stderr
-    assert session_vars(result.stdout)[0][:2] == ["stage", "111111111111"]
-    assert re.search(rf"^{FRESH}$", result.stdout, re.M)
-
-
-def test_fish_wrapper_survives_functions_named_like_builtins(shell_env):
-    script = "\n".join([
-        *(f"function {name}; echo SABOTAGE; end" for name in ("source", "math", "contains", "count", "date")),
-        "mfaenv init fish | builtin source",
-        "mfaenv stage 123456", f"echo rc={STATUS['fish']}",
-        "mfaenv nosuch 123456", f"echo rc={STATUS['fish']}",
-        SHOW,
-        "mfaenv_prompt; echo",
-    ])
-    result = run_in("fish", script, shell_env)
-    assert "SABOTAGE" not in result.stdout
-    assert values(result.stdout, "rc") == ["0", "3"], result.stderr
     assert session_vars(result.stdout)[0][:2] == ["stage", "111111111111"]
     assert re.search(rf"^{FRESH}$", result.stdout, re.M)
 
@@ -478,24 +454,20 @@ def test_prompt_function_contains_no_subshell_or_pipeline(shell, shell_env):
 def test_prompt_render_starts_at_most_the_processes_the_spec_allows(shell, allowed, shell_env, tmp_path):
     """Counted with strace: none for bash and zsh, one `date` for fish.
 
-    strace is an extra witness, not one of the tools CI installs: skipped where
-    it is missing or not permitted to trace.
+    CI installs strace; locally it is skipped where missing or not permitted to trace.
     """
-    strace = shutil.which("strace")
-    if strace is None:
-        pytest.skip("strace is not installed")
+    strace = require_shell("strace")
     environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 43170})
-    flags = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": ["--no-config"]}[shell]
     source = "source" if shell != "fish" else "builtin source"
     log = tmp_path / "strace.log"
     # Source the file itself (`mfaenv init` would be a process), then render twice.
     script = f"{source} {SHELL_DIR / SCRIPTS[shell]}\nmfaenv_prompt\necho\nmfaenv_prompt\necho\n"
     result = subprocess.run(
         [strace, "-f", "-qq", "-e", "trace=fork,vfork,clone,clone3,execve", "-o", str(log),
-         require_shell(shell), *flags, "-c", script],
+         require_shell(shell), *NO_RC_FILES[shell], "-c", script],
         env=environ, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
-    if result.returncode != 0 and "ptrace" in result.stderr:
+    if result.returncode != 0 and "ptrace" in result.stderr and not IN_CI:
         pytest.skip(f"strace cannot trace here: {result.stderr.strip()}")
     assert result.stdout.splitlines() == ["stage 111111111111 11h59m"] * 2, result.stderr
     calls = log.read_text().splitlines()
@@ -527,7 +499,6 @@ def bash_completions(words: List[str], env) -> List[str]:
     (["mfaenv", "status", ""], []),
 ])
 def test_bash_completes_commands_profiles_and_options(words, expected, shell_env):
-    require_shell("bash")
     assert bash_completions(words, shell_env) == expected
 
 
