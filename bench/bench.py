@@ -38,7 +38,7 @@ from typing import Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from emulator import make_aws_home, moto_server  # noqa: E402  (shared with the tests and the demo)
+from emulator import clean_environ, make_aws_home, moto_server  # noqa: E402  (shared with the tests and the demo)
 
 from mfaenv.commands import DEFAULT_DURATION  # noqa: E402
 from mfaenv.profiles import Profile, ProfileStore  # noqa: E402
@@ -81,9 +81,8 @@ def start_moto(stack: contextlib.ExitStack) -> Optional[str]:
 
 
 def base_environ(home: Path) -> Dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MFAENV_", "PYTHON"))}
-    env.update(HOME=str(home), MFAENV_SHELL="bash")
-    return env
+    # Also without PYTHON*: a PYTHONPATH or PYTHONDEVMODE would skew every timing.
+    return {k: v for k, v in clean_environ(home).items() if not k.startswith("PYTHON")}
 
 
 def mfaenv_command() -> tuple:

@@ -16,7 +16,7 @@ from typing import Dict, Optional, Sequence
 
 import pytest
 
-from emulator import DATA, free_port, make_aws_home, moto_server, wait_for_http  # noqa: F401 (re-exported)
+from emulator import DATA, clean_environ, free_port, make_aws_home, moto_server, wait_for_http  # noqa: F401 (re-exported)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: Shells whose emitted code the tests execute for real.
@@ -28,18 +28,6 @@ def sts_endpoint() -> str:
     """URL of a moto server (the STS emulator) running for the whole test session."""
     with moto_server() as url:
         yield url
-
-
-def clean_environ(home: Path) -> Dict[str, str]:
-    """The test process's environment without anything AWS or mfaenv, HOME replaced."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "MFAENV_")) and key not in ("NO_COLOR",)
-    }
-    env["HOME"] = str(home)
-    env["MFAENV_SHELL"] = "bash"
-    return env
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from emulator import make_aws_home, moto_server  # noqa: E402
+from emulator import clean_environ, make_aws_home, moto_server  # noqa: E402
 
 SESSION = r"""
 if [ -t 1 ]; then bold='\033[1m' plain='\033[0m'; else bold='' plain=''; fi
@@ -53,10 +53,8 @@ def main() -> int:
     bin_dir = str(Path(sys.executable).parent)
     try:
         with moto_server() as endpoint:
-            env = {
-                key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MFAENV_"))
-            }
-            env.update(HOME=str(home), AWS_ENDPOINT_URL_STS=endpoint, PATH=bin_dir + os.pathsep + env.get("PATH", ""))
+            env = clean_environ(home)
+            env.update(AWS_ENDPOINT_URL_STS=endpoint, PATH=bin_dir + os.pathsep + env.get("PATH", ""))
             print(f"STS emulator: {endpoint}    throwaway HOME: {home}")
             status = subprocess.run(["bash", "--norc", "--noprofile", "-c", SESSION], env=env).returncode
         bold, plain = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")

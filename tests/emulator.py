@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -11,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Dict, Iterator
 
 #: The example credentials and config files, in the layouts users have.
 DATA = Path(__file__).parent / "data"
@@ -35,6 +36,18 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{url} did not come up in {timeout}s") from None
             time.sleep(0.1)
+
+
+def clean_environ(home: Path) -> Dict[str, str]:
+    """This process's environment without anything AWS or mfaenv, HOME replaced, bash syntax."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "MFAENV_")) and key not in ("NO_COLOR",)
+    }
+    env["HOME"] = str(home)
+    env["MFAENV_SHELL"] = "bash"
+    return env
 
 
 def make_aws_home(parent: Path) -> Path:
