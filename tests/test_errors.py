@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Dict, Iterable
 
 import pytest
@@ -40,7 +39,7 @@ SECRETS = (
 )
 
 
-def assert_clean_failure(result, status: int, mentions: Iterable[str] = ()) -> str:
+def assert_clean_failure(result, status: int, mentions: Iterable[str] = ()) -> None:
     """Empty stdout, the status, one `mfaenv: ` line naming `mentions`, no traceback, no secret."""
     assert result.stdout == "", "a failure must print nothing for eval to run"
     lines = result.stderr.splitlines()
@@ -53,13 +52,6 @@ def assert_clean_failure(result, status: int, mentions: Iterable[str] = ()) -> s
     for text in mentions:
         assert text in line, f"{text!r} missing from: {line}"
     assert result.returncode == status, line
-    return line
-
-
-def write_credentials(home: Path, text: str) -> Path:
-    path = home / ".aws" / "credentials"
-    path.write_text(text)
-    return path
 
 
 # -- profiles ---------------------------------------------------------------------------------
@@ -94,7 +86,7 @@ PROFILE_ERRORS = {
 def test_unusable_profile_is_named_and_nothing_is_sent(kind, standin_env, aws_home, sts_standin):  # noqa: F811
     credentials, args, mentions = PROFILE_ERRORS[kind]
     if credentials is not None:
-        write_credentials(aws_home, credentials)
+        (aws_home / ".aws" / "credentials").write_text(credentials)
     result = run_mfaenv(args, standin_env)
     assert_clean_failure(result, PROFILE, mentions)
     assert sts_standin.requests == []
