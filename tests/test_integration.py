@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -98,27 +97,6 @@ def test_init_of_an_unknown_shell_is_a_clear_error(tmp_path):
     assert result.returncode == 2
     assert result.stdout == ""
     assert "tcsh" in result.stderr and "bash" in result.stderr
-
-
-@pytest.mark.parametrize("layout", ["wheel", "checkout", "both"])
-def test_init_finds_the_scripts_in_a_wheel_and_in_a_checkout(tmp_path, layout):
-    """A wheel carries shell/ inside the package (hatch force-include); a checkout beside it.
-
-    An editable install of a checkout sees only the one beside it; where both
-    exist, the package's own copy wins.
-    """
-    shutil.copytree(ROOT / "mfaenv", tmp_path / "mfaenv", ignore=shutil.ignore_patterns("__pycache__", "shell"))
-    folders = {"wheel": tmp_path / "mfaenv" / "shell", "checkout": tmp_path / "shell"}
-    for name, folder in folders.items():
-        if layout in (name, "both"):
-            folder.mkdir()
-            (folder / "mfaenv.zsh").write_text(f"# zsh integration from the {name}\n", encoding="utf-8")
-    code = "import sys, mfaenv.integration as m; print(m.__file__); sys.stdout.write(m.init_script('zsh'))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)},
-                            capture_output=True, text=True)
-    module, text = result.stdout.split("\n", 1)
-    assert Path(module).is_relative_to(tmp_path), result.stderr  # the copy, not the checkout under test
-    assert text == f"# zsh integration from the {'checkout' if layout == 'checkout' else 'wheel'}\n"
 
 
 @pytest.mark.parametrize("command", [["init", "zsh"], ["init", "bash"], ["init", "fish"], ["profiles"]])
