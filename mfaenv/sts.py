@@ -30,7 +30,8 @@ CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 5.0
 #: Upper bound of either timeout when set through the environment.
 MAX_TIMEOUT = 300.0
-#: Attempts in all, for throttling, 5xx answers and connection failures.
+#: Attempts in all, for throttling, 5xx answers and connection failures (not for
+#: a read timeout: that request may have used the MFA code).
 MAX_ATTEMPTS = 3
 RETRYABLE_CODES = frozenset({
     "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
@@ -82,7 +83,7 @@ def get_session_token(
     """Fetch a session; raise StsRejectedError or StsUnavailableError on failure."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
-    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import BotoCoreError, ReadTimeoutError
     from botocore.httpsession import URLLib3Session
     from botocore.utils import get_environ_proxies
 
@@ -120,6 +121,13 @@ def get_session_token(
             signer.add_auth(request)
             try:
                 response = http.send(request.prepare())
+            except ReadTimeoutError:
+                # The request arrived and may have used the code: a retry with the same
+                # code could only be refused as a wrong code.
+                raise StsUnavailableError(
+                    f"profile '{profile}': no answer from {shown} in time; "
+                    f"try again with the next MFA code"
+                ) from None
             except BotoCoreError as error:
                 failure = f"cannot reach {shown}: {_connection_reason(error)}"
                 continue

@@ -196,8 +196,8 @@ def test_hanging_sts_is_cut_off_by_the_read_timeout(standin_env, sts_standin):  
     started = time.monotonic()
     result = run_mfaenv(["stage", "123456"], {**standin_env, "MFAENV_READ_TIMEOUT": "0.5"}, timeout=30)
     elapsed = time.monotonic() - started
-    assert_clean_failure(result, STS_UNAVAILABLE, ["'stage'", "no answer in time"])
-    assert len(sts_standin.requests) == 3
+    assert_clean_failure(result, STS_UNAVAILABLE, ["'stage'", "no answer from", "in time", "next MFA code"])
+    assert len(sts_standin.requests) == 1  # not retried: the code may have been used
     assert elapsed < 12, f"took {elapsed:.1f}s against a 60 s hang: the timeout and the retries must be bounded"
 
 
