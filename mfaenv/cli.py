@@ -109,7 +109,7 @@ def _build_app():
 
         def parse_args(self, ctx, args):
             if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
-                if CODE_PATTERN.match(args[0]):
+                if CODE_PATTERN.fullmatch(args[0]):
                     profile = os.environ.get("AWS_PROFILE")
                     if not profile:
                         raise UsageError("no profile given and AWS_PROFILE is not set; run 'mfaenv PROFILE CODE'")

@@ -16,7 +16,7 @@ from typing import Optional
 from mfaenv.errors import CodeInputError, UsageError
 
 # ASCII only: \d alone also matches other scripts' digits, which STS would reject.
-CODE_PATTERN = re.compile(r"^\d{6}$", re.ASCII)
+CODE_PATTERN = re.compile(r"\d{6}", re.ASCII)  # use fullmatch: `$` would allow a final newline
 #: How long a code command (a hardware key waiting for a touch) may take.
 CODE_COMMAND_TIMEOUT = 60
 
@@ -24,7 +24,7 @@ CODE_COMMAND_TIMEOUT = 60
 def check_code(code: str) -> str:
     """A code must be six digits; anything else is refused before any network call."""
     code = code.strip()
-    if not CODE_PATTERN.match(code):
+    if not CODE_PATTERN.fullmatch(code):
         raise UsageError("the MFA code must be six digits")
     return code
 
