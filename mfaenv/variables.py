@@ -126,8 +126,10 @@ def _region_removals(environ: Mapping[str, str]) -> Variables:
 
 
 #: Plain digits only, as the shell prompt functions accept it (they feed it to
-#: shell arithmetic, which must never see anything else): all readers agree.
-_EPOCH = re.compile(r"[0-9]{1,18}")
+#: shell arithmetic, which must never see anything else), and at most 11 of them
+#: (year 5138): Python's datetime and fish's floating-point math both handle that.
+#: The same rule stands in each shell/ script, so all readers agree.
+_EPOCH = re.compile(r"[0-9]{1,11}")
 
 
 def expires_from_environment(environ: Mapping[str, str]) -> Optional[int]:

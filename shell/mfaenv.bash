@@ -39,7 +39,7 @@ mfaenv() {
 mfaenv_prompt() {
     \builtin local __mfaenv_text='' __mfaenv_now=${EPOCHSECONDS-} __mfaenv_left
     # Digits only: the value goes into arithmetic, which would run code hidden in it.
-    if [[ -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} =~ ^[0-9]{1,18}$ ]]; then
+    if [[ -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} =~ ^[0-9]{1,11}$ ]]; then
         [[ -n $__mfaenv_now ]] || \builtin printf -v __mfaenv_now '%(%s)T' -1
         __mfaenv_left=$((10#$MFAENV_EXPIRES - __mfaenv_now))
         if ((__mfaenv_left <= 0)); then

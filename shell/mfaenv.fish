@@ -41,7 +41,7 @@ function mfaenv_prompt --description 'mfaenv prompt segment: profile, account, t
     test -n "$MFAENV_PROFILE"; or return 0
     # Digits only, as in the other shells: anything else is no usable session.
     # \z, not $: PCRE's $ also matches before a final newline.
-    string match -qr '^[0-9]{1,18}\z' -- "$MFAENV_EXPIRES"; or return 0
+    string match -qr '^[0-9]{1,11}\z' -- "$MFAENV_EXPIRES"; or return 0
     # math works in doubles: a value past 2^53 is no usable session either, and
     # its error must not land in the prompt.
     set -l __mfaenv_left (builtin math "$MFAENV_EXPIRES - "(command date +%s) 2>/dev/null)

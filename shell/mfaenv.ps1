@@ -56,7 +56,7 @@ function global:mfaenv {
 function global:mfaenv_prompt {
     # Digits only, as in the other shells: anything else is no usable session.
     # \z, not $: .NET's $ also matches before a final newline.
-    if (-not $Env:MFAENV_PROFILE -or $Env:MFAENV_EXPIRES -notmatch '^[0-9]{1,18}\z') {
+    if (-not $Env:MFAENV_PROFILE -or $Env:MFAENV_EXPIRES -notmatch '^[0-9]{1,11}\z') {
         return ''
     }
     $left = [long]$Env:MFAENV_EXPIRES - [DateTimeOffset]::UtcNow.ToUnixTimeSeconds()

@@ -43,7 +43,7 @@ mfaenv_prompt() {
     \builtin emulate -L zsh
     \builtin local __mfaenv_text='' __mfaenv_left
     # Digits only (<->): the value goes into arithmetic, which would run code hidden in it.
-    if [[ -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} == <-> && ${#MFAENV_EXPIRES} -le 18 ]]; then
+    if [[ -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} == <-> && ${#MFAENV_EXPIRES} -le 11 ]]; then
         __mfaenv_left=$(( MFAENV_EXPIRES - EPOCHSECONDS ))
         if (( __mfaenv_left <= 0 )); then
             __mfaenv_text=expired

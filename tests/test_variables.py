@@ -105,3 +105,20 @@ def test_sourcing_a_fetch_or_unset_leaves_fish_status_zero(env):
         assert "set -e" in text
         result = run_shell("fish", text + "echo status=$status", fish_env)
         assert result.stdout.strip() == "status=0", (args, result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize("expires", ["253402300800", "999999999999999999"])
+def test_an_expiry_past_any_calendar_is_no_session_not_a_crash(env, expires):
+    """Python's datetime ends in year 9999: such a value must read as no session, as in the shells."""
+    broken = {**env, "MFAENV_PROFILE": "stage", "MFAENV_EXPIRES": expires, "AWS_ACCESS_KEY_ID": "ASIAX",
+              "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"}
+    status = run_mfaenv(["status"], broken)
+    assert (status.returncode, status.stdout) == (1, "")
+    assert status.stderr.startswith("mfaenv: no mfaenv session")
+    assert run_mfaenv(["prompt"], broken).stdout == ""
+    init = run_mfaenv(["init", "bash"], env).stdout
+    shell = run_shell("bash", init + "mfaenv_prompt", broken)
+    assert (shell.returncode, shell.stdout) == (0, "")
+    # Not reused either: with no code and no terminal it asks and fails cleanly (exit 6), not 70.
+    fetch = run_mfaenv(["stage"], broken)
+    assert (fetch.returncode, fetch.stdout) == (6, "")
