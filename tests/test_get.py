@@ -30,3 +30,11 @@ def test_default_command_equals_get(env):
     assert plain.returncode == explicit.returncode == 0
     assert EXPORTED_NAMES.findall(plain.stdout) == EXPORTED_NAMES.findall(explicit.stdout)
     assert "AWS_SESSION_TOKEN" in EXPORTED_NAMES.findall(plain.stdout)
+
+
+def test_bare_mfaenv_shows_the_whole_help_on_stderr(env):
+    result = run_mfaenv([], env)
+    assert result.stdout == ""
+    assert result.returncode == 2
+    assert result.stderr.startswith("Usage: mfaenv")
+    assert len(result.stderr.splitlines()) > 10 and "unset" in result.stderr
