@@ -121,6 +121,10 @@ class ProfileStore:
         self.credentials = read_sections(self.credentials_path)
         self.config = _config_profiles(read_sections(self.config_path))
 
+    @property
+    def _files(self) -> str:
+        return f"{self.credentials_path} or {self.config_path}"
+
     def exists(self, name: str) -> bool:
         return name in self.credentials or name in self.config
 
@@ -158,7 +162,7 @@ class ProfileStore:
     def _source_name(self, name: str, explicit: Optional[str]) -> str:
         if explicit:
             if not self.exists(explicit):
-                raise ProfileError(f"profile '{name}': source profile '{explicit}' not found in {self.credentials_path}")
+                raise ProfileError(f"profile '{name}': source profile '{explicit}' not found in {self._files}")
             return explicit
         configured = self.lookup(name, "source_profile")
         if configured:
@@ -168,17 +172,18 @@ class ProfileStore:
                 return name + suffix
         if not self.exists(name):
             raise ProfileError(
-                f"profile '{name}' not found in {self.credentials_path} or {self.config_path}; "
+                f"profile '{name}' not found in {self._files}; "
                 f"run 'mfaenv list' to see usable profiles"
             )
         return name
 
     def _long_term_keys(self, name: str, source: str) -> Tuple[str, str, bool]:
         if not self.exists(source):
-            raise ProfileError(f"profile '{name}': source profile '{source}' not found in {self.credentials_path}")
+            raise ProfileError(f"profile '{name}': source profile '{source}' not found in {self._files}")
         key_id = self.lookup(source, "aws_access_key_id")
         secret = self.lookup(source, "aws_secret_access_key")
-        if not key_id or not secret or is_placeholder(key_id) or self.lookup(source, "aws_session_token"):
+        if not key_id or not secret or is_placeholder(key_id) or is_placeholder(secret) \
+                or self.lookup(source, "aws_session_token"):
             hint = f"add [{name}-default] with aws_access_key_id and aws_secret_access_key to {self.credentials_path}, or pass --source"
             which = "" if source == name else f" (source '{source}')"
             raise ProfileError(f"profile '{name}'{which}: no long-term keys; {hint}")
