@@ -43,7 +43,7 @@ def get(request: GetRequest, environ: Mapping[str, str] = os.environ) -> str:
     if request.persist:
         from mfaenv import persist  # only here: it loads tempfile and the lock
 
-        persist.check_writable(store.credentials_path, profile.name, protected=_protected_sections(profile))
+        persist.check_writable(store.credentials_path, profile.name)
 
     session = None if (code or request.force) else reusable_session(profile, environ)
     if session is None:
@@ -76,11 +76,6 @@ def persisted_values(session: Session) -> dict:
         "aws_session_token": session.session_token,
         "expiration": variables.format_expiry(session.expires),
     }
-
-
-def _protected_sections(profile: Profile) -> tuple:
-    """Credentials sections holding the long-term keys in use: never overwritten."""
-    return (profile.source,) if profile.source_in_credentials else ()
 
 
 def _fetch(profile: Profile, code: str, duration: int, environ: Mapping[str, str]) -> Session:

@@ -59,16 +59,12 @@ _COMMENT_PREFIXES = ("#", ";")
 _LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|\Z)")
 
 
-def check_writable(path: Path, section: str, protected: Tuple[str, ...]) -> None:
+def check_writable(path: Path, section: str) -> None:
     """Everything --persist can check before the STS call; raises PersistError or FileFormatError.
 
-    A missing file (or folder) is fine: write_session creates it.
+    A missing file (or folder) is fine: write_session creates it. A section
+    holding long-term keys is refused, which covers the keys signing this call.
     """
-    if section in protected:
-        raise PersistError(
-            f"profile '{section}': refusing to --persist into [{section}] of {path}, which holds the long-term "
-            f"keys in use; move them to [{section}-default] or persist into another profile"
-        )
     _check_section_name(section, path)
     target = _resolve(path)
     _check_folder_writable(target, path)

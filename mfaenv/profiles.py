@@ -107,7 +107,6 @@ class Profile:
     region: Optional[str]  # exported; from the target or the source profile
     call_region: str  # region of the STS call itself
     code_command: Optional[str]  # mfa_process
-    source_in_credentials: bool  # the keys come from a credentials-file section named `source`
     persisted: Optional[Session]  # a session --persist left in the target's section
 
 
@@ -142,7 +141,7 @@ class ProfileStore:
 
     def resolve(self, name: str, source: Optional[str] = None, serial: Optional[str] = None) -> Profile:
         source_name = self._source_name(name, source)
-        access_key_id, secret_access_key, in_credentials = self._long_term_keys(name, source_name)
+        access_key_id, secret_access_key = self._long_term_keys(name, source_name)
         serial = serial or self._serial(name, source_name)
         region = self.lookup(name, "region") or self.lookup(source_name, "region")
         call_region = region or self.environ.get("AWS_REGION") or self.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -155,7 +154,6 @@ class ProfileStore:
             region=region,
             call_region=call_region,
             code_command=self.lookup(name, "mfa_process") or self.lookup(source_name, "mfa_process"),
-            source_in_credentials=in_credentials,
             persisted=None if source_name == name else self.persisted_session(name),
         )
 
@@ -177,7 +175,7 @@ class ProfileStore:
             )
         return name
 
-    def _long_term_keys(self, name: str, source: str) -> Tuple[str, str, bool]:
+    def _long_term_keys(self, name: str, source: str) -> Tuple[str, str]:
         if not self.exists(source):
             raise ProfileError(f"profile '{name}': source profile '{source}' not found in {self._files}")
         key_id = self.lookup(source, "aws_access_key_id")
@@ -187,8 +185,7 @@ class ProfileStore:
             hint = f"add [{name}-default] with aws_access_key_id and aws_secret_access_key to {self.credentials_path}, or pass --source"
             which = "" if source == name else f" (source '{source}')"
             raise ProfileError(f"profile '{name}'{which}: no long-term keys; {hint}")
-        in_credentials = bool(self.credentials.get(source, {}).get("aws_access_key_id"))
-        return key_id, secret, in_credentials
+        return key_id, secret
 
     def _serial(self, name: str, source: str) -> str:
         target = self.credentials.get(name, {})

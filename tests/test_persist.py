@@ -297,7 +297,7 @@ def test_malformed_file_is_never_touched(env, aws_home, malformed):
         persist.write_session(path, "stage", VALUES)
     assert path.read_bytes() == malformed
     with pytest.raises(FileFormatError):
-        persist.check_writable(path, "stage", protected=())
+        persist.check_writable(path, "stage")
 
 
 def test_a_profile_name_that_is_no_section_name_is_refused(tmp_path):

@@ -87,7 +87,8 @@ def test_source_profile_keys_may_live_in_the_config_file(tmp_path):
         f"[profile stage]\nsource_profile = base\nmfa_serial = {SERIAL}\n"
     ))
     profile = store.resolve("stage")
-    assert (profile.access_key_id, profile.source_in_credentials) == ("AKIACONFIG", False)
+    assert (profile.access_key_id, profile.source) == ("AKIACONFIG", "base")
+    assert "base" not in store.credentials  # the keys come from the config file alone
 
 
 def test_source_option_comes_first(tmp_path):
