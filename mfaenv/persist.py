@@ -369,7 +369,7 @@ def _check_folder_writable(target: Path, path: Path) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PersistError(f"cannot --persist into {path}: folder {folder} is not writable; check its permissions")
     if target.exists() and not os.access(target, os.W_OK):
-        raise PersistError(f"cannot --persist into {path}: the file is read-only; make it writable (chmod u+w)")
+        raise PersistError(f"cannot --persist into {path}: the file is read-only (its mode, an immutable flag or the filesystem)")
 
 
 def _make_folder(folder: Path) -> None:
