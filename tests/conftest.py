@@ -8,6 +8,7 @@ it at any endpoint. Nothing in boto3/botocore is mocked.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,9 @@ from typing import Dict, Optional, Sequence
 import pytest
 
 from emulator import DATA, clean_environ, free_port, make_aws_home, moto_server, wait_for_http  # noqa: F401 (re-exported)
+
+#: The STS stand-in's fixtures (sts_standin, standin_env), for every test file.
+pytest_plugins = ["sts_standin"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: Shells whose emitted code the tests execute for real.
@@ -74,13 +78,30 @@ def require_shell(name: str) -> str:
 
 
 def run_shell(name: str, script: str, env: Dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run a script in a real, non-interactive shell with no rc files."""
+    """Run a script in a real, non-interactive shell with no rc files and, as run_mfaenv, no terminal."""
     path = require_shell(name)
     flags = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": ["--no-config"]}[name]
     return subprocess.run(
         [path, *flags, "-c", script], env=env, capture_output=True, text=True, timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, start_new_session=True,
     )
+
+
+def closed_sts(environ: Dict[str, str]) -> Dict[str, str]:
+    """The environment with STS at a port nobody listens on: any STS call would fail."""
+    return {**environ, "AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{free_port()}"}
+
+
+def exported(stdout: str) -> Dict[str, Optional[str]]:
+    """NAME -> value of what mfaenv printed for bash; None for an `unset NAME`."""
+    values: Dict[str, Optional[str]] = {}
+    for line in stdout.splitlines():
+        if line.startswith("export "):
+            name, _, quoted = line[len("export "):].partition("=")
+            values[name] = shlex.split(quoted)[0]
+        elif line.startswith("unset "):
+            values[line.split()[1]] = None
+    return values
 
 
 @pytest.fixture(params=REAL_SHELLS)

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from conftest import clean_environ
+from emulator import clean_environ
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 #: What the stand-in hands out on success; tests look for these on stderr.
@@ -223,7 +223,7 @@ def sts_standin():
 
 
 @pytest.fixture
-def standin_env(aws_home: Path, sts_standin: StsStandIn) -> Dict[str, str]:  # noqa: F811
+def standin_env(aws_home: Path, sts_standin: StsStandIn) -> Dict[str, str]:
     """The throwaway HOME, with STS pointed at the stand-in."""
     environ = clean_environ(aws_home)
     environ["AWS_ENDPOINT_URL_STS"] = sts_standin.url

@@ -25,14 +25,13 @@ import pytest
 from conftest import clean_environ, require_shell, run_mfaenv
 from mfaenv import codeinput
 from mfaenv.errors import CodeInputError, UsageError
-from sts_standin import sts_standin  # noqa: F401 (fixture)
 
 NO_CODE = 6  # CodeInputError's exit status
 BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
-def code_env(aws_home: Path, sts_standin) -> Dict[str, str]:  # noqa: F811
+def code_env(aws_home: Path, sts_standin) -> Dict[str, str]:
     """The throwaway HOME, STS pointed at the stand-in, this venv's mfaenv first on PATH."""
     environ = clean_environ(aws_home)
     environ["AWS_ENDPOINT_URL_STS"] = sts_standin.url
@@ -144,14 +143,14 @@ def test_typed_code_that_is_not_six_digits_is_refused(answer):
 # --- code commands end to end -----------------------------------------------------------------
 
 
-def test_code_command_code_reaches_sts(code_env, sts_standin):  # noqa: F811
+def test_code_command_code_reaches_sts(code_env, sts_standin):
     result = run_mfaenv(["stage", "--code-command", "printf 'aws:jane  654321\\n'"], code_env)
     assert result.returncode == 0, result.stderr
     assert "export AWS_SESSION_TOKEN=" in result.stdout
     assert sent_codes(sts_standin) == ["654321"]
 
 
-def test_code_command_stderr_reaches_the_user(code_env, sts_standin):  # noqa: F811
+def test_code_command_stderr_reaches_the_user(code_env, sts_standin):
     """ykman asks for a touch on stderr; hiding it would look like a hang."""
     command = "echo 'Touch your YubiKey...' >&2; echo 'aws:jane  654321'"
     result = run_mfaenv(["stage", "--code-command", command], code_env)
@@ -160,20 +159,20 @@ def test_code_command_stderr_reaches_the_user(code_env, sts_standin):  # noqa: F
     assert "Touch" not in result.stdout
 
 
-def test_mfa_process_in_the_config_supplies_the_code(code_env, aws_home, sts_standin):  # noqa: F811
+def test_mfa_process_in_the_config_supplies_the_code(code_env, aws_home, sts_standin):
     add_to_config(aws_home, "[profile stage]\nmfa_process = printf 'aws:jane  222333\\n'\n")
     result = run_mfaenv(["stage"], code_env)
     assert result.returncode == 0, result.stderr
     assert sent_codes(sts_standin) == ["222333"]
 
 
-def test_mfaenv_code_command_variable_supplies_the_code(code_env, sts_standin):  # noqa: F811
+def test_mfaenv_code_command_variable_supplies_the_code(code_env, sts_standin):
     result = run_mfaenv(["stage"], {**code_env, "MFAENV_CODE_COMMAND": "echo 444555"})
     assert result.returncode == 0, result.stderr
     assert sent_codes(sts_standin) == ["444555"]
 
 
-def test_option_beats_mfa_process_which_beats_the_variable(code_env, aws_home, sts_standin):  # noqa: F811
+def test_option_beats_mfa_process_which_beats_the_variable(code_env, aws_home, sts_standin):
     add_to_config(aws_home, "[profile stage]\nmfa_process = echo 222222\n")
     environ = {**code_env, "MFAENV_CODE_COMMAND": "echo 333333"}
     assert run_mfaenv(["stage", "--code-command", "echo 111111"], environ).returncode == 0
@@ -185,7 +184,7 @@ def test_option_beats_mfa_process_which_beats_the_variable(code_env, aws_home, s
     ("exit 3", "code command failed with exit status 3"),
     ("echo 'no code here'", "code command printed no six-digit code"),
 ])
-def test_failing_mfa_process_is_one_clear_error_and_sends_nothing(command, message, code_env, aws_home, sts_standin):  # noqa: F811
+def test_failing_mfa_process_is_one_clear_error_and_sends_nothing(command, message, code_env, aws_home, sts_standin):
     add_to_config(aws_home, f"[profile stage]\nmfa_process = {command}\n")
     result = run_mfaenv(["stage"], code_env)
     assert result.returncode == NO_CODE
@@ -194,7 +193,7 @@ def test_failing_mfa_process_is_one_clear_error_and_sends_nothing(command, messa
     assert sts_standin.requests == []
 
 
-def test_code_given_as_argument_skips_the_code_command(code_env, sts_standin):  # noqa: F811
+def test_code_given_as_argument_skips_the_code_command(code_env, sts_standin):
     result = run_mfaenv(["stage", "777888"], {**code_env, "MFAENV_CODE_COMMAND": "exit 9"})
     assert result.returncode == 0, result.stderr
     assert sent_codes(sts_standin) == ["777888"]
@@ -203,7 +202,7 @@ def test_code_given_as_argument_skips_the_code_command(code_env, sts_standin):  
 # --- the terminal -----------------------------------------------------------------------------
 
 
-def test_no_terminal_fails_at_once_with_empty_stdout(code_env, sts_standin):  # noqa: F811
+def test_no_terminal_fails_at_once_with_empty_stdout(code_env, sts_standin):
     started = time.monotonic()
     result = run_mfaenv(["stage"], code_env)
     assert time.monotonic() - started < 10  # an attempt to read a terminal would hang until the timeout
@@ -213,7 +212,7 @@ def test_no_terminal_fails_at_once_with_empty_stdout(code_env, sts_standin):  # 
     assert sts_standin.requests == []
 
 
-def test_code_is_asked_on_the_terminal_and_stdout_carries_only_shell_code(code_env, sts_standin):  # noqa: F811
+def test_code_is_asked_on_the_terminal_and_stdout_carries_only_shell_code(code_env, sts_standin):
     process, screen, stdout, stderr = run_on_terminal(
         [sys.executable, "-m", "mfaenv", "stage"], code_env, "135246",
     )
@@ -224,7 +223,7 @@ def test_code_is_asked_on_the_terminal_and_stdout_carries_only_shell_code(code_e
     assert sent_codes(sts_standin) == ["135246"]
 
 
-def test_eval_of_mfaenv_stage_prompts_and_lands_in_bash(code_env, sts_standin):  # noqa: F811
+def test_eval_of_mfaenv_stage_prompts_and_lands_in_bash(code_env, sts_standin):
     """The SPEC's promise: `eval "$(mfaenv stage)"` asks for the code and updates the shell."""
     script = 'eval "$(mfaenv stage)"; echo "status=$?"; echo "profile=$MFAENV_PROFILE"'
     _process, screen, stdout, stderr = run_on_terminal(
@@ -235,7 +234,7 @@ def test_eval_of_mfaenv_stage_prompts_and_lands_in_bash(code_env, sts_standin): 
     assert sent_codes(sts_standin) == ["112233"]
 
 
-def test_wrong_code_typed_on_the_terminal_is_refused_before_sts(code_env, sts_standin):  # noqa: F811
+def test_wrong_code_typed_on_the_terminal_is_refused_before_sts(code_env, sts_standin):
     process, _screen, stdout, stderr = run_on_terminal(
         [sys.executable, "-m", "mfaenv", "stage"], code_env, "12ab56",
     )

@@ -24,7 +24,6 @@ import pytest
 import sts_standin as standin
 from conftest import clean_environ, free_port, run_mfaenv
 from mfaenv import sts
-from sts_standin import standin_env, sts_standin  # noqa: F401 (fixtures)
 
 # Exit statuses of mfaenv/errors.py, as the README documents them.
 USAGE, PROFILE, STS_REJECTED, STS_UNAVAILABLE, NO_CODE, INTERNAL = 2, 3, 4, 5, 6, 70
@@ -83,7 +82,7 @@ PROFILE_ERRORS = {
 
 
 @pytest.mark.parametrize("kind", PROFILE_ERRORS)
-def test_unusable_profile_is_named_and_nothing_is_sent(kind, standin_env, aws_home, sts_standin):  # noqa: F811
+def test_unusable_profile_is_named_and_nothing_is_sent(kind, standin_env, aws_home, sts_standin):
     credentials, args, mentions = PROFILE_ERRORS[kind]
     if credentials is not None:
         (aws_home / ".aws" / "credentials").write_text(credentials)
@@ -112,7 +111,7 @@ USAGE_ERRORS = [
 
 
 @pytest.mark.parametrize("args, mentions", USAGE_ERRORS)
-def test_bad_arguments_never_reach_sts(args, mentions, standin_env, sts_standin):  # noqa: F811
+def test_bad_arguments_never_reach_sts(args, mentions, standin_env, sts_standin):
     result = run_mfaenv(args, standin_env)
     assert_clean_failure(result, USAGE, mentions)
     assert sts_standin.requests == [], "a malformed argument was sent to STS"
@@ -128,7 +127,7 @@ def test_bad_arguments_never_reach_sts(args, mentions, standin_env, sts_standin)
     (standin.error(403, "AccessDenied", "User: arn:aws:iam::111111111111:user/jane is not authorized"),
      ["AccessDenied", "not authorized"]),
 ], ids=["wrong-code", "invalid-key-id", "bad-signature", "another-refusal-quotes-sts"])
-def test_sts_refusal_says_why_and_is_not_retried(answer, mentions, standin_env, sts_standin):  # noqa: F811
+def test_sts_refusal_says_why_and_is_not_retried(answer, mentions, standin_env, sts_standin):
     sts_standin.answer(answer)
     result = run_mfaenv(["stage", "654321"], standin_env)
     assert_clean_failure(result, STS_REJECTED, ["'stage'", *mentions])
@@ -136,7 +135,7 @@ def test_sts_refusal_says_why_and_is_not_retried(answer, mentions, standin_env, 
     assert sts_standin.requests[0].form["TokenCode"] == "654321"
 
 
-def test_whatever_sts_answers_stays_one_plain_line(standin_env, sts_standin):  # noqa: F811
+def test_whatever_sts_answers_stays_one_plain_line(standin_env, sts_standin):
     """A proxy or a fake endpoint controls Code and Message: no second line, no terminal escapes."""
     # (XML 1.0 cannot carry ESC; it can carry newlines and the 8-bit CSI U+009B)
     sts_standin.answer(standin.error(403, "Denied\nmfaenv: all good", "\x9b2J Wiped\r\nreally"))
@@ -145,7 +144,7 @@ def test_whatever_sts_answers_stays_one_plain_line(standin_env, sts_standin):  #
     assert "\x9b" not in result.stderr and "\r" not in result.stderr
 
 
-def test_a_profile_name_with_a_newline_stays_one_line(standin_env):  # noqa: F811
+def test_a_profile_name_with_a_newline_stays_one_line(standin_env):
     result = run_mfaenv(["get", "no\nsuch\x1b[2J", "123456"], standin_env)
     assert_clean_failure(result, PROFILE, ["not found"])
     assert "\x1b" not in result.stderr
@@ -158,14 +157,14 @@ def test_a_profile_name_with_a_newline_stays_one_line(standin_env):  # noqa: F81
     (standin.THROTTLED, ["Throttling", "try again"]),
     (standin.INTERNAL_FAILURE, ["InternalFailure", "try again"]),
 ], ids=["throttling", "server-error"])
-def test_throttling_and_server_errors_are_retried_then_give_up(answer, mentions, standin_env, sts_standin):  # noqa: F811
+def test_throttling_and_server_errors_are_retried_then_give_up(answer, mentions, standin_env, sts_standin):
     sts_standin.answer(answer)
     result = run_mfaenv(["stage", "123456"], standin_env)
     assert_clean_failure(result, STS_UNAVAILABLE, ["'stage'", *mentions])
     assert len(sts_standin.requests) == sts.MAX_ATTEMPTS == 3
 
 
-def test_one_throttle_then_success_exports_the_session(standin_env, sts_standin):  # noqa: F811
+def test_one_throttle_then_success_exports_the_session(standin_env, sts_standin):
     sts_standin.answer(standin.THROTTLED, standin.success())
     result = run_mfaenv(["stage", "123456"], standin_env)
     assert result.returncode == 0, result.stderr
@@ -174,7 +173,7 @@ def test_one_throttle_then_success_exports_the_session(standin_env, sts_standin)
     assert len(sts_standin.requests) == 2
 
 
-def test_a_page_that_is_not_sts_is_not_a_session(standin_env, sts_standin):  # noqa: F811
+def test_a_page_that_is_not_sts_is_not_a_session(standin_env, sts_standin):
     """A captive portal or proxy answering 200 with HTML."""
     sts_standin.answer(standin.Response(200, "<html><body>Please log in to the hotel wifi</body></html>"))
     result = run_mfaenv(["stage", "123456"], standin_env)
@@ -191,7 +190,7 @@ def test_sts_unreachable_fails_in_seconds(aws_home):
     assert elapsed < 10
 
 
-def test_hanging_sts_is_cut_off_by_the_read_timeout(standin_env, sts_standin):  # noqa: F811
+def test_hanging_sts_is_cut_off_by_the_read_timeout(standin_env, sts_standin):
     sts_standin.answer(standin.hang(60))
     started = time.monotonic()
     result = run_mfaenv(["stage", "123456"], {**standin_env, "MFAENV_READ_TIMEOUT": "0.5"}, timeout=30)
@@ -202,7 +201,7 @@ def test_hanging_sts_is_cut_off_by_the_read_timeout(standin_env, sts_standin):  
 
 
 @pytest.mark.parametrize("setting", ["inf", "nan", "1e400", "-1", "0", "soon"])
-def test_a_nonsense_timeout_setting_does_not_break_the_call(setting, standin_env, sts_standin):  # noqa: F811
+def test_a_nonsense_timeout_setting_does_not_break_the_call(setting, standin_env, sts_standin):
     environ = {**standin_env, "MFAENV_READ_TIMEOUT": setting, "MFAENV_CONNECT_TIMEOUT": setting}
     result = run_mfaenv(["stage", "123456"], environ)
     assert result.returncode == 0, result.stderr
@@ -264,14 +263,14 @@ def test_a_region_cannot_send_the_signed_request_elsewhere(where, aws_home, tcp_
 
 
 @pytest.mark.parametrize("region", ["us-east-1 # prod", "eu-west-1\n", "-x", "12345", "a" * 64])
-def test_a_malformed_region_is_refused_before_any_network_call(region, standin_env, sts_standin):  # noqa: F811
+def test_a_malformed_region_is_refused_before_any_network_call(region, standin_env, sts_standin):
     result = run_mfaenv(["stage", "123456"], {**standin_env, "AWS_REGION": region})
     assert_clean_failure(result, PROFILE, ["'stage'", "not a region name"])
     assert sts_standin.requests == []
 
 
 @pytest.mark.parametrize("region", ["us-gov-west-1", "cn-north-1", "eu-isoe-west-1", "ap-southeast-5"])
-def test_real_region_names_pass(region, standin_env, sts_standin):  # noqa: F811
+def test_real_region_names_pass(region, standin_env, sts_standin):
     result = run_mfaenv(["stage", "123456"], {**standin_env, "AWS_REGION": region})
     assert result.returncode == 0, result.stderr
     assert sts_standin.requests[0].signing_region == region
@@ -298,7 +297,7 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("which, kind", MALFORMED, ids="-".join)
-def test_malformed_file_is_named_and_left_alone(which, kind, standin_env, aws_home, sts_standin):  # noqa: F811
+def test_malformed_file_is_named_and_left_alone(which, kind, standin_env, aws_home, sts_standin):
     path = aws_home / ".aws" / which
     path.write_text(MALFORMED[which, kind])
     before = path.read_bytes()
@@ -308,7 +307,7 @@ def test_malformed_file_is_named_and_left_alone(which, kind, standin_env, aws_ho
     assert sts_standin.requests == []
 
 
-def test_credentials_file_that_is_not_utf8(standin_env, aws_home, sts_standin):  # noqa: F811
+def test_credentials_file_that_is_not_utf8(standin_env, aws_home, sts_standin):
     path = aws_home / ".aws" / "credentials"
     path.write_bytes(b"[stage-default]\naws_access_key_id = AKIA\xff\xfe\n")
     result = run_mfaenv(["stage", "123456"], standin_env)
@@ -324,7 +323,7 @@ def test_credentials_file_that_is_not_utf8(standin_env, aws_home, sts_standin): 
     (["stage", "--code-command", "exit 3"], ["code command"]),
     (["stage", "--code-command", "echo touch your key"], ["six-digit"]),
 ], ids=["no-terminal", "code-command-fails", "code-command-prints-no-code"])
-def test_no_code_to_send_fails_at_once(args, mentions, standin_env, sts_standin):  # noqa: F811
+def test_no_code_to_send_fails_at_once(args, mentions, standin_env, sts_standin):
     result = run_mfaenv(args, standin_env)  # run_mfaenv never gives mfaenv a terminal
     assert_clean_failure(result, NO_CODE, ["'stage'", *mentions])
     assert sts_standin.requests == []
@@ -350,11 +349,11 @@ def run_with_a_bug(environ: Dict[str, str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
 
 
-def test_internal_error_is_one_line_without_debug(standin_env):  # noqa: F811
+def test_internal_error_is_one_line_without_debug(standin_env):
     assert_clean_failure(run_with_a_bug(standin_env), INTERNAL, ["internal error", "MFAENV_DEBUG=1"])
 
 
-def test_internal_error_shows_a_traceback_with_debug(standin_env):  # noqa: F811
+def test_internal_error_shows_a_traceback_with_debug(standin_env):
     result = run_with_a_bug({**standin_env, "MFAENV_DEBUG": "1"})
     assert result.stdout == ""
     assert result.returncode != 0

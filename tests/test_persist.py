@@ -13,7 +13,6 @@ import configparser
 import contextlib
 import os
 import random
-import shlex
 import shutil
 import signal
 import stat
@@ -30,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import DATA, free_port, run_mfaenv
+from conftest import DATA, closed_sts, exported, run_mfaenv
 from mfaenv import persist
 from mfaenv.errors import FileFormatError, PersistError
 from mfaenv.profiles import parse_sections
@@ -47,16 +46,6 @@ VALUES = {
 
 def credentials_of(aws_home: Path) -> Path:
     return aws_home / ".aws" / "credentials"
-
-
-def exported(stdout: str) -> Dict[str, str]:
-    """NAME -> value of the `export NAME='value'` lines mfaenv printed for bash."""
-    values = {}
-    for line in stdout.splitlines():
-        if line.startswith("export "):
-            name, _, quoted = line[len("export "):].partition("=")
-            values[name] = shlex.split(quoted)[0]
-    return values
 
 
 def section_of(path: Path, name: str) -> Dict[str, str]:
@@ -76,11 +65,6 @@ def stage_seed_with(values: Dict[str, str], newline: str = "\n") -> bytes:
         f"aws_session_token = {values['aws_session_token']}\nexpiration = {values['expiration']}\n",
     )
     return (head + "[stage]\n" + stage + "\n[prod]" + tail).replace("\n", newline).encode()
-
-
-def closed_sts(env: Dict[str, str]) -> Dict[str, str]:
-    """The environment with STS pointing at a port nobody listens on: any STS call would fail."""
-    return {**env, "AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{free_port()}"}
 
 
 def session_values(env_out: Dict[str, str]) -> Dict[str, str]:

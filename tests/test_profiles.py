@@ -16,7 +16,6 @@ import pytest
 from conftest import run_mfaenv
 from mfaenv.errors import ProfileError
 from mfaenv.profiles import ProfileStore
-from sts_standin import standin_env, sts_standin  # noqa: F401 (fixtures)
 
 SERIAL = "arn:aws:iam::111111111111:mfa/jane"
 STAGE_KEY, STAGE_SECRET = "AKIAEXAMPLESTAGE0001", "example/stage+SECRET0000000000000000000"
@@ -253,7 +252,7 @@ def fetch(args, environ, standin):
     return result.stdout, standin.requests[0]
 
 
-def test_an_earlier_session_in_the_shell_does_not_sign_the_call(standin_env, sts_standin):  # noqa: F811
+def test_an_earlier_session_in_the_shell_does_not_sign_the_call(standin_env, sts_standin):
     stdout, request = fetch(["stage", "123456"], {**standin_env, **EARLIER_SESSION}, sts_standin)
     assert request.signing_key_id == STAGE_KEY
     assert request.signed_with(STAGE_SECRET)
@@ -265,7 +264,7 @@ def test_an_earlier_session_in_the_shell_does_not_sign_the_call(standin_env, sts
     assert "export MFAENV_PROFILE='stage'" in stdout
 
 
-def test_lone_code_uses_aws_profile(standin_env, sts_standin):  # noqa: F811
+def test_lone_code_uses_aws_profile(standin_env, sts_standin):
     stdout, request = fetch(["123456"], {**standin_env, **EARLIER_SESSION}, sts_standin)
     assert request.signing_key_id == PROD_KEY and request.signed_with(PROD_SECRET)
     assert request.form["SerialNumber"] == "arn:aws:iam::222222222222:mfa/jane"
@@ -273,7 +272,7 @@ def test_lone_code_uses_aws_profile(standin_env, sts_standin):  # noqa: F811
     assert "export AWS_REGION='eu-west-1'" in stdout
 
 
-def test_source_and_serial_options_reach_sts(standin_env, sts_standin):  # noqa: F811
+def test_source_and_serial_options_reach_sts(standin_env, sts_standin):
     serial = "arn:aws:iam::999999999999:mfa/ops"
     stdout, request = fetch(["get", "ops", "123456", "--source", "prod-default", "--serial", serial], standin_env, sts_standin)
     assert request.signed_with(PROD_SECRET)
@@ -281,7 +280,7 @@ def test_source_and_serial_options_reach_sts(standin_env, sts_standin):  # noqa:
     assert "export MFAENV_ACCOUNT='999999999999'" in stdout
 
 
-def test_profile_region_signs_the_call_and_is_exported(standin_env, sts_standin):  # noqa: F811
+def test_profile_region_signs_the_call_and_is_exported(standin_env, sts_standin):
     stdout, request = fetch(["prod", "123456"], {**standin_env, "AWS_REGION": "us-west-2"}, sts_standin)
     assert request.signing_region == "eu-west-1"
     assert "export AWS_REGION='eu-west-1'" in stdout
@@ -293,7 +292,7 @@ def test_profile_region_signs_the_call_and_is_exported(standin_env, sts_standin)
     ({"AWS_DEFAULT_REGION": "us-west-1"}, "us-west-1"),
     ({}, "us-east-1"),
 ])
-def test_region_for_the_call_only_is_not_exported(environ, call_region, standin_env, aws_home, sts_standin):  # noqa: F811
+def test_region_for_the_call_only_is_not_exported(environ, call_region, standin_env, aws_home, sts_standin):
     # The default profile's region is not stage's, nor the call's (us-east-1 would hide that)
     (aws_home / ".aws" / "config").write_text("[default]\nregion = ca-central-1\n")
     stdout, request = fetch(["stage", "123456"], {**standin_env, **environ}, sts_standin)
@@ -301,7 +300,7 @@ def test_region_for_the_call_only_is_not_exported(environ, call_region, standin_
     assert "AWS_REGION" not in stdout and "AWS_DEFAULT_REGION" not in stdout
 
 
-def test_credentials_and_config_from_file_variables(standin_env, sts_standin, tmp_path):  # noqa: F811
+def test_credentials_and_config_from_file_variables(standin_env, sts_standin, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "credentials").write_text(keys("team-default", "AKIAELSEWHERE00001", "elsewhere/secret")
@@ -315,12 +314,12 @@ def test_credentials_and_config_from_file_variables(standin_env, sts_standin, tm
     assert "export AWS_REGION='eu-west-2'" in stdout
 
 
-def test_generic_endpoint_variable_is_honoured(standin_env, sts_standin):  # noqa: F811
+def test_generic_endpoint_variable_is_honoured(standin_env, sts_standin):
     environ = dict(standin_env)
     environ["AWS_ENDPOINT_URL"] = environ.pop("AWS_ENDPOINT_URL_STS")
     fetch(["stage", "123456"], environ, sts_standin)
 
 
-def test_sts_endpoint_variable_beats_the_generic_one(standin_env, sts_standin):  # noqa: F811
+def test_sts_endpoint_variable_beats_the_generic_one(standin_env, sts_standin):
     environ = {**standin_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}  # discard port: would fail
     fetch(["stage", "123456"], environ, sts_standin)

@@ -14,21 +14,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict
 
 import pytest
 
-from conftest import free_port, require_shell, run_mfaenv
+from conftest import closed_sts, exported, free_port, run_mfaenv, run_shell
 from mfaenv.variables import format_expiry
 
 NO_CODE = 6  # CodeInputError: no terminal to ask for the code
 MFAENV = f"{shlex.quote(sys.executable)} -m mfaenv"
 SHELL_SESSION_KEY = "ASIAENVSESSION000001"
 PERSISTED_KEY = "ASIAFILESESSION00001"
-
-
-def closed_sts(environ: Dict[str, str]) -> Dict[str, str]:
-    return {**environ, "AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{free_port()}"}
 
 
 def shell_session(profile: str = "stage", seconds_left: int = 3600) -> Dict[str, str]:
@@ -61,25 +57,6 @@ def persist_session(aws_home: Path, profile: str = "stage", seconds_left: int = 
     )
     path.write_text(head + marker + section + blank + tail)
     return expires
-
-
-def exported(stdout: str) -> Dict[str, Optional[str]]:
-    values: Dict[str, Optional[str]] = {}
-    for line in stdout.splitlines():
-        if line.startswith("export "):
-            name, _, quoted = line[len("export "):].partition("=")
-            values[name] = shlex.split(quoted)[0]
-        elif line.startswith("unset "):
-            values[line.split()[1]] = None
-    return values
-
-
-def run_bash(script: str, environ: Dict[str, str]) -> subprocess.CompletedProcess:
-    """conftest.run_shell, but with no controlling terminal: a code prompt fails instead of waiting."""
-    return subprocess.run(
-        [require_shell("bash"), "--norc", "--noprofile", "-c", script], env=environ, capture_output=True, text=True,
-        timeout=60, stdin=subprocess.DEVNULL, start_new_session=True,
-    )
 
 
 def assert_no_terminal_error(result: subprocess.CompletedProcess) -> None:
@@ -125,7 +102,7 @@ def test_reuse_in_real_bash_after_a_fetch(env):
         '[ "$first" = "$second" ] && [ -n "$AWS_SESSION_TOKEN" ] && echo same\n'
         f'{MFAENV} status\n'
     )
-    result = run_bash(script, env)
+    result = run_shell("bash", script, env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("same\nprofile:  stage\naccount:  111111111111\n"), result.stdout + result.stderr
     assert re.search(r"\((11h5\dm|12h00m) left\)", result.stdout)
@@ -336,7 +313,7 @@ def test_status_of_an_expired_session_exits_1(env):
 
 def test_status_after_unset_exits_1_in_bash(env):
     script = f'eval "$({MFAENV} stage 123456)" && {MFAENV} status && eval "$({MFAENV} unset)" && {MFAENV} status'
-    result = run_bash(script, env)
+    result = run_shell("bash", script, env)
     assert result.stdout.startswith("profile:  stage\n"), result.stderr  # the fetch landed: status had a session
     assert result.returncode == 1
     assert "no mfaenv session" in result.stderr
