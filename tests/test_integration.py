@@ -20,7 +20,7 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import IN_CI, REAL_SHELLS, clean_environ, free_port, require_shell, run_mfaenv
+from conftest import IN_CI, REAL_SHELLS, clean_environ, closed_sts, require_shell, run_mfaenv
 from powershell import parse as parse_powershell
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -232,7 +232,7 @@ def test_failed_fetch_keeps_its_exit_status_and_changes_nothing(shell, interacti
 
 @shells
 def test_unreachable_sts_changes_nothing(shell, shell_env):
-    unreachable = {**shell_env, "AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{free_port()}", "MFAENV_PROFILE": "old"}
+    unreachable = closed_sts({**shell_env, "MFAENV_PROFILE": "old"})
     result = run_in(shell, with_init(shell, "mfaenv stage 123456", f"echo rc={STATUS[shell]}", SHOW), unreachable)
     assert values(result.stdout, "rc") == ["5"], result.stderr  # STS unavailable
     assert session_vars(result.stdout) == [["old", "", "", "powershell"]]
