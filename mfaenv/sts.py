@@ -1,4 +1,4 @@
-"""The one AWS call: STS GetSessionToken, signed with the source profile's long-term keys.
+"""The AWS calls: STS GetSessionToken (long-term keys + MFA code) and AssumeRole.
 
 This is the only module that imports botocore, and it imports only what the
 call needs: the SigV4 signer and the HTTP session. Building a full botocore
@@ -17,7 +17,7 @@ import os
 import random
 import re
 import time
-from typing import Mapping, NamedTuple, Optional
+from typing import Callable, Mapping, NamedTuple, Optional
 from urllib.parse import urlencode
 from xml.etree import ElementTree
 
@@ -80,7 +80,56 @@ def get_session_token(
     region: str,
     environ: Mapping[str, str] = os.environ,
 ) -> Session:
-    """Fetch a session; raise StsRejectedError or StsUnavailableError on failure."""
+    """Fetch an MFA session; raise StsRejectedError or StsUnavailableError on failure."""
+    form = {"Action": "GetSessionToken", "Version": API_VERSION, "DurationSeconds": str(duration),
+            "SerialNumber": serial, "TokenCode": code}
+    return _call(form, _Keys(access_key_id, secret_access_key), region, environ, profile,
+                 lambda code_name, message: _rejection(profile, code_name, message))
+
+
+def assume_role(
+    *,
+    profile: str,
+    role_arn: str,
+    session_name: str,
+    access_key_id: str,
+    secret_access_key: str,
+    session_token: Optional[str] = None,
+    external_id: Optional[str] = None,
+    duration: int,
+    serial: Optional[str] = None,
+    code: Optional[str] = None,
+    region: str,
+    environ: Mapping[str, str] = os.environ,
+) -> Session:
+    """Assume a role, signed with long-term keys or a session (then with its token).
+
+    The MFA device and code are sent only when both are given: a session obtained
+    with MFA carries the MFA context itself, and STS would refuse a code spent twice.
+    """
+    form = {"Action": "AssumeRole", "Version": API_VERSION, "RoleArn": role_arn,
+            "RoleSessionName": session_name, "DurationSeconds": str(duration)}
+    if external_id:
+        form["ExternalId"] = external_id
+    if serial and code:
+        form.update(SerialNumber=serial, TokenCode=code)
+    keys = _Keys(access_key_id, secret_access_key, session_token or None)
+
+    def rejection(code_name: str, message: str) -> StsRejectedError:
+        return _role_rejection(profile, role_arn, code_name, message, keys.token is not None, form, duration)
+
+    return _call(form, keys, region, environ, profile, rejection)
+
+
+def _call(
+    form: Mapping[str, str],
+    keys: _Keys,
+    region: str,
+    environ: Mapping[str, str],
+    profile: str,
+    rejection: Callable[[str, str], StsRejectedError],
+) -> Session:
+    """One signed STS Query request, retried on throttling and transient failures."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.exceptions import BotoCoreError, ReadTimeoutError
@@ -92,20 +141,15 @@ def get_session_token(
             f"profile '{profile}': region {region!r} is not a region name; fix region in the config file or AWS_REGION"
         )
     url = endpoint_url(region, environ)
-    body = urlencode({
-        "Action": "GetSessionToken",
-        "Version": API_VERSION,
-        "DurationSeconds": str(duration),
-        "SerialNumber": serial,
-        "TokenCode": code,
-    })
+    body = urlencode(form)
     http = URLLib3Session(
         verify=environ.get("AWS_CA_BUNDLE") or True,
         proxies=get_environ_proxies(url),
         timeout=(_timeout("MFAENV_CONNECT_TIMEOUT", CONNECT_TIMEOUT, environ),
                  _timeout("MFAENV_READ_TIMEOUT", READ_TIMEOUT, environ)),
     )
-    signer = SigV4Auth(_Keys(access_key_id, secret_access_key), "sts", region)
+    # With a session token the signer also sends it, as X-Amz-Security-Token.
+    signer = SigV4Auth(keys, "sts", region)
     failure = ""
     shown = _without_userinfo(url)
     try:
@@ -138,7 +182,7 @@ def get_session_token(
             if code_name in RETRYABLE_CODES or status >= 500 or status == 429:
                 failure = f"{shown} answered {code_name or status}"
                 continue
-            raise _rejection(profile, code_name or f"HTTP {status}", message)
+            raise rejection(code_name or f"HTTP {status}", message)
     finally:
         http.close()
     raise StsUnavailableError(
@@ -222,3 +266,45 @@ def _rejection(profile: str, code_name: str, message: str) -> StsRejectedError:
         )
     detail = f": {message}" if message else ""
     return StsRejectedError(f"profile '{profile}': STS refused the request ({code_name}{detail})")
+
+
+def _role_rejection(
+    profile: str, role_arn: str, code_name: str, message: str, from_session: bool, form: Mapping[str, str],
+    duration: int,
+) -> StsRejectedError:
+    """An AssumeRole refusal as one line that names the role and the likely fix."""
+    where = f"profile '{profile}': STS refused to assume role {role_arn}"
+    if code_name == "AccessDenied" and "MultiFactorAuthentication" in message:
+        return StsRejectedError(
+            f"{where}: the MFA code was wrong (AccessDenied); wait for the next code and try again, "
+            f"and check the MFA device ARN"
+        )
+    if code_name in KEY_ERROR_CODES and from_session:
+        return StsRejectedError(
+            f"{where}: the session that signed the request is expired or revoked ({code_name}); "
+            f"fetch a new one with the next MFA code (give the code, or --force)"
+        )
+    if code_name in KEY_ERROR_CODES:
+        return StsRejectedError(
+            f"{where}: the long-term keys were rejected ({code_name}: {KEY_ERROR_CODES[code_name]}); "
+            f"check the source profile's aws_access_key_id and aws_secret_access_key"
+        )
+    if code_name == "AccessDenied":
+        external = "a wrong external_id" if "ExternalId" in form else "an external_id the profile does not set"
+        mfa = "an MFA condition the signer does not meet" if "TokenCode" not in form else "an MFA condition"
+        return StsRejectedError(
+            f"{where} (AccessDenied); likely causes: the role's trust policy does not trust this user, "
+            f"{mfa}, or {external}"
+        )
+    if code_name == "ValidationError" and "DurationSeconds" in message:
+        if from_session or "chaining" in message:
+            return StsRejectedError(
+                f"{where}: a role session assumed from another session is capped at 1 hour, "
+                f"and {duration} s was asked; set duration_seconds or --duration to 3600 or less"
+            )
+        return StsRejectedError(
+            f"{where}: {duration} s is longer than the role's maximum session duration; "
+            f"lower duration_seconds or --duration, or raise the role's MaxSessionDuration"
+        )
+    detail = f": {message}" if message else ""
+    return StsRejectedError(f"{where} ({code_name}{detail})")

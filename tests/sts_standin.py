@@ -71,22 +71,32 @@ def hang(seconds: float = 30.0) -> Response:
 
 
 def success() -> Response:
-    """A GetSessionTokenResponse whose expiry follows the request's DurationSeconds."""
-    return Response(200, lambda form: _success_body(int(form.get("DurationSeconds", 43200))))
+    """The action's answer, with an expiry that follows the request's DurationSeconds."""
+    return Response(200, _success_body)
 
 
-def _success_body(duration: int) -> str:
+def _success_body(form: Dict[str, str]) -> str:
+    action = form.get("Action", "GetSessionToken")
+    duration = int(form.get("DurationSeconds", 3600 if action == "AssumeRole" else 43200))
     expiration = (datetime.now(timezone.utc) + timedelta(seconds=duration)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    user = ""
+    if action == "AssumeRole":
+        role_arn, session_name = form.get("RoleArn", ""), form.get("RoleSessionName", "")
+        account, role = role_arn.split(":")[4:5] or [""], role_arn.rpartition("/")[2]
+        user = (
+            f"    <AssumedRoleUser>\n      <AssumedRoleId>AROASTANDIN00000000001:{session_name}</AssumedRoleId>\n"
+            f"      <Arn>arn:aws:sts::{account[0]}:assumed-role/{role}/{session_name}</Arn>\n    </AssumedRoleUser>\n"
+        )
     return (
-        f'<GetSessionTokenResponse xmlns="{NAMESPACE}">\n'
-        f"  <GetSessionTokenResult>\n    <Credentials>\n"
+        f'<{action}Response xmlns="{NAMESPACE}">\n'
+        f"  <{action}Result>\n{user}    <Credentials>\n"
         f"      <SessionToken>{SESSION_TOKEN}</SessionToken>\n"
         f"      <SecretAccessKey>{SESSION_SECRET}</SecretAccessKey>\n"
         f"      <Expiration>{expiration}</Expiration>\n"
         f"      <AccessKeyId>{SESSION_KEY_ID}</AccessKeyId>\n"
-        f"    </Credentials>\n  </GetSessionTokenResult>\n"
+        f"    </Credentials>\n  </{action}Result>\n"
         f"  <ResponseMetadata>\n    <RequestId>{uuid.uuid4()}</RequestId>\n  </ResponseMetadata>\n"
-        f"</GetSessionTokenResponse>\n"
+        f"</{action}Response>\n"
     )
 
 
