@@ -60,10 +60,10 @@ def _write(text: str) -> None:
 
 
 def _fail(message: str, status: int) -> None:
-    # One line, whatever a profile name or an STS endpoint put into the message:
-    # newlines and terminal control characters are shown escaped (\n, \x1b).
-    line = "".join(char if char.isprintable() else repr(char)[1:-1] for char in message)
-    print(f"mfaenv: {line}", file=sys.stderr)
+    # One line, whatever a profile name or an STS endpoint put into the message.
+    from mfaenv.display import shown
+
+    print(f"mfaenv: {shown(message)}", file=sys.stderr)
     sys.exit(status)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Mapping, Optional
 
+from mfaenv.display import shown
 from mfaenv.errors import NoSessionError
 from mfaenv.variables import expires_from_environment, format_expiry
 
@@ -29,7 +30,7 @@ def prompt_segment(environ: Mapping[str, str], now: Optional[float] = None) -> s
     if left <= 0:
         return "expired"
     parts = [environ["MFAENV_PROFILE"], environ.get("MFAENV_ACCOUNT", ""), time_left(left)]
-    return " ".join(part for part in parts if part)
+    return " ".join(shown(part) for part in parts if part)
 
 
 def status_report(environ: Mapping[str, str], now: Optional[float] = None) -> str:
@@ -42,10 +43,10 @@ def status_report(environ: Mapping[str, str], now: Optional[float] = None) -> st
     if left <= 0:
         raise NoSessionError(f"the session for '{profile}' expired at {format_expiry(expires)}; run 'mfaenv {profile}'")
     lines = [
-        f"profile:  {profile}",
-        f"account:  {environ.get('MFAENV_ACCOUNT') or 'unknown'}",
+        f"profile:  {shown(profile)}",
+        f"account:  {shown(environ.get('MFAENV_ACCOUNT') or 'unknown')}",
         f"expires:  {format_expiry(expires)} ({time_left(left)} left)",
     ]
     if environ.get("MFAENV_REGION"):
-        lines.append(f"region:   {environ['MFAENV_REGION']}")
+        lines.append(f"region:   {shown(environ['MFAENV_REGION'])}")
     return "\n".join(lines) + "\n"
