@@ -43,7 +43,8 @@ def clean_environ(home: Path) -> Dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "MFAENV_")) and key not in ("NO_COLOR",)
+        # XDG_RUNTIME_DIR: the developer's own session cache is never used; cache tests choose a folder.
+        if not key.startswith(("AWS_", "MFAENV_")) and key not in ("NO_COLOR", "XDG_RUNTIME_DIR")
     }
     env["HOME"] = str(home)
     env["MFAENV_SHELL"] = "bash"

@@ -123,3 +123,15 @@ def test_fetch_loads_only_the_signer_and_http_session(env):
     assert "export AWS_SESSION_TOKEN=" in result.stdout
     assert {"botocore.auth", "botocore.httpsession"} <= set(modules), "the fetch did not load botocore's signer"
     assert loaded(modules, FULL_CLIENT) == []
+
+
+def test_the_session_cache_loads_no_cli_framework_and_no_aws_sdk(session_env):
+    """A cached `credential-process` (every AWS CLI start) goes through mfaenv.cache."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import mfaenv.cache"],
+        env=session_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, stderr_without_importtime(result)
+    modules = [match.group(1) for match in map(IMPORT_LINE.match, result.stderr.splitlines()) if match]
+    assert {"mfaenv.cache", "json", "hashlib"} <= set(modules), "the parsed list lacks what the cache imports"
+    assert loaded(modules, CLI_FRAMEWORKS + AWS_SDK) == []

@@ -1,0 +1,262 @@
+"""The session cache: temporary sessions kept in RAM and shared by every terminal of the user.
+
+One file per session in ``$XDG_RUNTIME_DIR/mfaenv/`` (a per-user tmpfs on Linux,
+removed at logout), or in ``MFAENV_CACHE_DIR``; ``MFAENV_CACHE=off`` turns it off.
+A file is named by a digest of its key (what the session depends on, built by
+sessions.py) and holds the session, the profile it was made for (for `list` and
+`forget`) and the key itself, so that a digest collision or a foreign file is
+never taken for the session asked for.
+
+The folder and its files are only used when they are the user's own, not a
+symlink and closed to group and others; anything else is a warning, once per
+run, and mfaenv goes on as if there were no cache. No cache problem ever fails
+a command. Every file operation is relative to the folder's descriptor, opened
+without following symlinks, so the folder checked is the folder used.
+
+This module is on the path of a cached `credential-process` (every AWS CLI start):
+it imports no botocore and no typer.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import stat
+import sys
+from typing import Iterable, List, Mapping, NamedTuple, Optional
+
+from mfaenv.variables import Session, format_expiry, parse_expiry
+
+#: Format of an entry file; an entry of another version is ignored.
+VERSION = 1
+SUFFIX = ".json"
+#: Permission bits of group and others: none may be set on the folder or a file.
+SHARED_BITS = 0o077
+#: An entry is a few hundred bytes; a bigger file is not one (and is not read whole).
+MAX_ENTRY_BYTES = 1 << 16
+
+_warned = False
+
+
+class CacheEntry(NamedTuple):
+    """One cached session and what it was cached for."""
+
+    key: dict
+    profile: str
+    session: Session
+
+
+def key_digest(key: Mapping[str, Optional[str]]) -> str:
+    """SHA-256 of the key's canonical JSON: the entry's file name, and a role key's "parent"."""
+    canonical = json.dumps(dict(key), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr, the first time in this run only."""
+    global _warned
+    if not _warned:
+        _warned = True
+        line = "".join(char if char.isprintable() else repr(char)[1:-1] for char in message)
+        print(f"mfaenv: warning: {line}", file=sys.stderr)
+
+
+def cache_folder(environ: Mapping[str, str]) -> Optional[str]:
+    """The folder the cache lives in, or None when there is no cache."""
+    if environ.get("MFAENV_CACHE", "").lower() == "off":
+        return None
+    chosen = environ.get("MFAENV_CACHE_DIR")
+    if chosen:
+        return chosen
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    return os.path.join(runtime, "mfaenv") if runtime else None
+
+
+def _unsafe(info: os.stat_result) -> Optional[str]:
+    """Why a folder or file with this status must not be used, or None."""
+    if info.st_uid != os.geteuid():
+        return f"owned by uid {info.st_uid}, not by you"
+    if info.st_mode & SHARED_BITS:
+        return f"open to group or others (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
+
+
+class SessionCache:
+    """The cache folder, opened and checked; build it with SessionCache.open."""
+
+    def __init__(self, path: str, folder_fd: int):
+        self.path = path
+        self._fd = folder_fd
+
+    @classmethod
+    def open(cls, environ: Mapping[str, str] = os.environ) -> Optional["SessionCache"]:
+        """The user's session cache, created if missing; None when off, absent or unsafe (warned)."""
+        path = cache_folder(environ)
+        if path is None:
+            return None
+        try:
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                pass
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as error:
+            reason = "it is a symlink" if os.path.islink(path) else (error.strerror or type(error).__name__)
+            warn(f"session cache {path} cannot be used ({reason}); going on without it")
+            return None
+        problem = _unsafe(os.fstat(fd))
+        if problem is not None:
+            os.close(fd)
+            warn(f"session cache {path} is {problem}; not using it (it must be yours, mode 0700)")
+            return None
+        return cls(path, fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "SessionCache":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except OSError:
+            pass
+
+    def get(self, key: Mapping[str, Optional[str]], min_seconds_left: int) -> Optional[Session]:
+        """The session cached for exactly this key with more than min_seconds_left left, else None."""
+        name = key_digest(key) + SUFFIX
+        entry = self._read(name)
+        if entry is None or entry.key != _plain(key):
+            return None
+        left = entry.session.seconds_left()
+        if left <= 0:
+            self._remove(name)
+        return entry.session if left > min_seconds_left else None
+
+    def put(self, key: Mapping[str, Optional[str]], session: Session, profile: str) -> None:
+        """Store the session for the key: atomically, mode 0600; a failure only warns."""
+        name = key_digest(key) + SUFFIX
+        document = {
+            "Version": VERSION,
+            "Profile": profile,
+            "Key": _plain(key),
+            "AccessKeyId": session.access_key_id,
+            "SecretAccessKey": session.secret_access_key,
+            "SessionToken": session.session_token,
+            "Expiration": format_expiry(session.expires),
+        }
+        data = json.dumps(document, indent=1).encode("utf-8")
+        # A temp name no other writer uses; the rename replaces the entry in one step,
+        # so a reader sees the old file or the new one, never half of either.
+        temp = f".{name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
+        try:
+            fd = os.open(
+                temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self._fd
+            )
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, name, src_dir_fd=self._fd, dst_dir_fd=self._fd)
+        except OSError as error:
+            self._remove(temp)
+            warn(f"could not write to the session cache {self.path} ({error.strerror or error}); the session is not cached")
+
+    def forget(self, keys: Iterable[Mapping[str, Optional[str]]]) -> int:
+        """Remove the entries of these keys; the number removed."""
+        return sum(self._remove(key_digest(key) + SUFFIX) for key in keys)
+
+    def clear(self) -> int:
+        """Remove every entry (and temp files left by a killed writer); the number of entries removed."""
+        removed = 0
+        for name in self._names(include_temp=True):
+            if self._remove(name) and name.endswith(SUFFIX):
+                removed += 1
+        return removed
+
+    def entries(self) -> List[CacheEntry]:
+        """Every readable, unexpired entry; expired ones are removed on the way."""
+        found = []
+        for name in self._names():
+            entry = self._read(name)
+            if entry is None:
+                continue
+            if entry.session.seconds_left() <= 0:
+                self._remove(name)
+            else:
+                found.append(entry)
+        return found
+
+    def _names(self, include_temp: bool = False) -> List[str]:
+        try:
+            names = os.listdir(self._fd)
+        except OSError:
+            return []
+        return [
+            name for name in names
+            if (name.endswith(SUFFIX) and not name.startswith(".")) or (include_temp and name.endswith(".tmp"))
+        ]
+
+    def _read(self, name: str) -> Optional[CacheEntry]:
+        """The entry in this file, or None if absent, unsafe (warned) or not a valid entry."""
+        try:
+            # O_NONBLOCK: a FIFO planted under an entry's name must not hang the command.
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self._fd)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            why = "it is a symlink" if error.errno == errno.ELOOP else error.strerror
+            warn(f"session cache entry {os.path.join(self.path, name)} not read ({why})")
+            return None
+        try:
+            info = os.fstat(fd)
+            problem = "not a regular file" if not stat.S_ISREG(info.st_mode) else _unsafe(info)
+            if problem is not None:
+                warn(f"session cache entry {os.path.join(self.path, name)} not read: it is {problem}")
+                return None
+            raw = os.read(fd, MAX_ENTRY_BYTES)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return _entry(raw)
+
+    def _remove(self, name: str) -> bool:
+        try:
+            os.unlink(name, dir_fd=self._fd)
+            return True
+        except OSError:
+            return False
+
+
+def _plain(key: Mapping[str, Optional[str]]) -> dict:
+    """The key as it reads back from JSON, for comparison with a stored one."""
+    return json.loads(json.dumps(dict(key)))
+
+
+def _entry(raw: bytes) -> Optional[CacheEntry]:
+    """An entry from a file's bytes; None for anything that is not a well-formed entry."""
+    try:
+        document = json.loads(raw)
+        if not isinstance(document, dict) or document.get("Version") != VERSION:
+            return None
+        key, profile = document["Key"], document["Profile"]
+        values = [document[name] for name in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")]
+        if not isinstance(key, dict) or not isinstance(profile, str) or not all(isinstance(v, str) and v for v in values):
+            return None
+        access_key_id, secret, token, expiration = values
+        session = Session(access_key_id, secret, token, parse_expiry(expiration))
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
+        return None
+    return CacheEntry(key, profile, session)
