@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -50,12 +51,49 @@ def read_sections(path: Path) -> Dict[str, Dict[str, str]]:
     sections or keys raise FileFormatError: such a file is never guessed at.
     """
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        return {}
+        data = read_regular_file(path)
+        text = "" if data is None else data.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise FileFormatError(f"cannot read {path}: {_reason(error)}") from None
     return parse_sections(text, path)
+
+
+def read_regular_file(path: Path) -> Optional[bytes]:
+    """The bytes of a regular file, None for a missing one, b"" for /dev/null.
+
+    Anything else raises FileFormatError without ever blocking: a FIFO or a
+    terminal as AWS_SHARED_CREDENTIALS_FILE would otherwise hang every Tab
+    (`profiles`), `list` and `get`. /dev/null is the usual way to say "no
+    such file" (AWS_CONFIG_FILE=/dev/null) and reads as empty.
+    """
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not stat.S_ISREG(info.st_mode):  # checked before opening: opening a device can act on it
+        if stat.S_ISCHR(info.st_mode) and os.path.samestat(info, os.stat(os.devnull)):
+            return b""
+        raise FileFormatError(f"cannot read {path}: it is {file_kind(info.st_mode)}, not a regular file")
+    # O_NONBLOCK: if the path was swapped for a FIFO since the stat, opening it must not wait for a writer.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    with open(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FileFormatError(f"cannot read {path}: it is {file_kind(os.fstat(fd).st_mode)}, not a regular file")
+        return file.read()
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words, for error messages."""
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "a special file"
 
 
 def parse_sections(text: str, path: Path) -> Dict[str, Dict[str, str]]:

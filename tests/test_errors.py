@@ -12,6 +12,7 @@ input is refused before anything goes over the network.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -313,6 +314,26 @@ def test_credentials_file_that_is_not_utf8(standin_env, aws_home, sts_standin):
     result = run_mfaenv(["stage", "123456"], standin_env)
     assert_clean_failure(result, PROFILE, [str(path)])
     assert sts_standin.requests == []
+
+
+@pytest.mark.parametrize("which", ["credentials", "config"])
+def test_a_fifo_as_a_profile_file_never_blocks(which, standin_env, aws_home, sts_standin, tmp_path):
+    """A named pipe nobody writes to would hang every Tab, `list` and `get`: only regular files are read."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    variable = {"credentials": "AWS_SHARED_CREDENTIALS_FILE", "config": "AWS_CONFIG_FILE"}[which]
+    environ = {**standin_env, variable: str(fifo)}
+    completion = run_mfaenv(["profiles"], environ, timeout=30)
+    assert (completion.returncode, completion.stdout, completion.stderr) == (0, "", "")  # Tab stays silent
+    for args in (["list"], ["stage", "123456"]):
+        assert_clean_failure(run_mfaenv(args, environ, timeout=30), PROFILE, [str(fifo), "FIFO", "not a regular file"])
+    assert sts_standin.requests == []
+
+
+def test_dev_null_as_the_config_file_means_no_config(standin_env, sts_standin):
+    result = run_mfaenv(["stage", "123456"], {**standin_env, "AWS_CONFIG_FILE": os.devnull})
+    assert result.returncode == 0, result.stderr
+    assert len(sts_standin.requests) == 1
 
 
 # -- no code and no terminal ----------------------------------------------------------------------
