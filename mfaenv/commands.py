@@ -43,7 +43,7 @@ def get(request: GetRequest, environ: Mapping[str, str] = os.environ) -> str:
     if request.persist:
         from mfaenv import persist  # only here: it loads tempfile and the lock
 
-        persist.check_writable(store.credentials_path, profile.name)
+        persist.check_writable(store.credentials_path, profile.name, store.config_path)
 
     session = None if (code or request.force) else reusable_session(profile, environ)
     if session is None:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from mfaenv.errors import FileFormatError, PersistError
-from mfaenv.profiles import is_placeholder, parse_sections
+from mfaenv.profiles import is_placeholder, parse_sections, read_sections
 
 BOM = b"\xef\xbb\xbf"
 #: How long a writer waits for another one; a write holds the lock for milliseconds.
@@ -55,15 +55,19 @@ _SECTION_HEADER = configparser.RawConfigParser.SECTCRE
 _OPTION_LINE = configparser.RawConfigParser.OPTCRE
 _NON_SPACE = configparser.RawConfigParser.NONSPACECRE
 _COMMENT_PREFIXES = ("#", ";")
+#: The section configparser (and so botocore) reads as defaults for every other one: exactly "DEFAULT".
+_DEFAULTS_SECTION = configparser.RawConfigParser().default_section
 #: Universal newlines, as Python (and so botocore) reads the file.
 _LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|\Z)")
 
 
-def check_writable(path: Path, section: str) -> None:
+def check_writable(path: Path, section: str, config_path: Optional[Path] = None) -> None:
     """Everything --persist can check before the STS call; raises PersistError or FileFormatError.
 
     A missing file (or folder) is fine: write_session creates it. A section
-    holding long-term keys is refused, which covers the keys signing this call.
+    holding long-term keys is refused, in the credentials file and, when
+    ``config_path`` is given, in the config file, whose keys a session in the
+    credentials file would shadow: that covers the keys signing this call.
     """
     _check_section_name(section, path)
     target = _resolve(path)
@@ -71,6 +75,8 @@ def check_writable(path: Path, section: str) -> None:
     data = _read(target, path)
     if data is not None:
         _refuse_long_term_keys(Document.parse(data, path), section, path)
+    if config_path is not None:
+        _refuse_shadowing_config_keys(config_path, section, path)
 
 
 def write_session(path: Path, section: str, values: Mapping[str, str]) -> None:
@@ -306,6 +312,12 @@ def _check_section_name(section: str, path: Path) -> None:
     header = _SECTION_HEADER.match(f"[{section}]".strip())
     if not section or "\r" in section or "\n" in section or not header or header.group("header") != section:
         raise PersistError(f"cannot --persist a profile named {section!r} into {path}: not a valid section name")
+    if section == _DEFAULTS_SECTION:
+        raise PersistError(
+            f"refusing to --persist into [{section}] of {path}: configparser, which botocore reads the file with, "
+            f"applies [{section}] to every section, so every profile would carry this session; "
+            f"use a profile with another name"
+        )
 
 
 def _check_values(values: Mapping[str, str], path: Path) -> None:
@@ -326,6 +338,20 @@ def _refuse_long_term_keys(document: Document, section: str, path: Path) -> None
             f"refusing to --persist into [{section}] of {path}: it holds long-term keys "
             f"(aws_access_key_id without aws_session_token); move them to [{section}-default] or pick another profile"
         )
+
+
+def _refuse_shadowing_config_keys(config_path: Path, section: str, path: Path) -> None:
+    """Long-term keys of the profile in the config file would be shadowed: botocore reads the credentials file first."""
+    sections = read_sections(config_path)
+    names = [f"profile {section}"] + (["default"] if section == "default" else [])
+    for name in names:
+        keys = sections.get(name, {})
+        if _real_value(keys.get("aws_access_key_id")) and not _real_value(keys.get("aws_session_token")):
+            raise PersistError(
+                f"refusing to --persist into [{section}] of {path}: [{name}] of {config_path} holds long-term keys, "
+                f"which a session in the credentials file would hide (botocore reads that file first); "
+                f"move them to [{section}-default] of {path} or pick another profile"
+            )
 
 
 def _real_value(value: Optional[str]) -> bool:

@@ -233,6 +233,58 @@ def test_refuses_to_overwrite_long_term_keys_even_when_another_source_is_used(en
     assert path.read_bytes() == original
 
 
+SOLO_KEYS = "aws_access_key_id = AKIAEXAMPLESOLO00001\naws_secret_access_key = solo/SECRET\n"
+
+
+@pytest.mark.parametrize("profile, header", [("solo", "[profile solo]"), ("default", "[default]")])
+@pytest.mark.parametrize("credentials", [None, b"", SEED], ids=["no-credentials-file", "empty", "other-profiles"])
+def test_refuses_a_session_that_would_hide_the_keys_kept_in_the_config_file(env, aws_home, profile, header, credentials):
+    """botocore reads the credentials file before the config file: [solo] there would shadow the config's keys."""
+    config = aws_home / ".aws" / "config"
+    config.write_text(f"{header}\n{SOLO_KEYS}mfa_serial = arn:aws:iam::555555555555:mfa/solo\n")
+    path = credentials_of(aws_home)
+    if credentials is None:
+        path.unlink()
+    else:
+        path.write_bytes(credentials)
+    result = run_mfaenv([profile, "123456", "--persist"], closed_sts(env))  # an STS call would fail differently
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""
+    assert f"refusing to --persist into [{profile}]" in result.stderr and header in result.stderr
+    assert str(config) in result.stderr and "solo/SECRET" not in result.stderr
+    assert (path.read_bytes() if path.exists() else None) == credentials
+
+
+@pytest.mark.parametrize("name", ["DEFAULT", "Default", "default"])
+def test_refuses_the_section_configparser_applies_to_every_profile(tmp_path, name):
+    """configparser (and so botocore) reads [DEFAULT] into every section: a session there would reach all profiles."""
+    parser = configparser.RawConfigParser()
+    parser.read_string(f"[{name}]\naws_session_token = leaked\n[other]\n")
+    is_defaults = parser.has_option("other", "aws_session_token")
+    path = tmp_path / "credentials"
+    path.write_bytes(SEED)
+    if is_defaults:
+        with pytest.raises(PersistError, match="every profile"):
+            persist.check_writable(path, name)
+        with pytest.raises(PersistError, match="every profile"):
+            persist.write_session(path, name, VALUES)
+        assert path.read_bytes() == SEED
+    else:
+        persist.write_session(path, name, VALUES)
+        assert section_of(path, name) == VALUES
+    assert name != "DEFAULT" or is_defaults
+
+
+def test_persist_into_default_is_refused_before_sts(env, aws_home):
+    path = credentials_of(aws_home)
+    original = SEED + b"\n[DEFAULT-default]\n" + SOLO_KEYS.encode()
+    path.write_bytes(original)
+    result = run_mfaenv(["DEFAULT", "123456", "--persist", "--serial", "arn:aws:iam::1:mfa/x"], closed_sts(env))
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "" and "[DEFAULT]" in result.stderr and "every profile" in result.stderr
+    assert path.read_bytes() == original
+
+
 @contextlib.contextmanager
 def unwritable(path: Path) -> Iterator[None]:
     """The file made unwritable for whoever runs the tests: mode 0400, and for root,
@@ -309,9 +361,9 @@ def test_aws_shared_credentials_file_is_the_one_written(env, aws_home, tmp_path)
 
 def test_new_credentials_file_is_0600_in_a_new_0700_folder(env, tmp_path):
     config = tmp_path / "config"
-    config.write_text(
-        "[profile solo]\naws_access_key_id = AKIAEXAMPLESOLO00001\naws_secret_access_key = s\n"
-        "mfa_serial = arn:aws:iam::555555555555:mfa/solo\n"
+    config.write_text(  # keys kept in the config file, under another profile than the one persisted
+        "[profile solo]\nsource_profile = solo-keys\nmfa_serial = arn:aws:iam::555555555555:mfa/solo\n"
+        "[profile solo-keys]\naws_access_key_id = AKIAEXAMPLESOLO00001\naws_secret_access_key = s\n"
     )
     target = tmp_path / "fresh" / "aws" / "credentials"
     environ = {**env, "AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(target)}
