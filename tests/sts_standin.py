@@ -1,39 +1,74 @@
-"""A small local HTTP stand-in for STS, for the answers moto will not give.
+"""A small local HTTP stand-in for STS: it checks who signed what, and says no on demand.
 
-moto accepts any code and any keys; to see what mfaenv does when STS says no,
-throttles, fails or hangs, this server answers each POST with the next of a
-scripted list of responses (the last one repeats), in the XML real STS sends.
-It records every request: the form fields and the access key id that signed it
-(from the SigV4 ``Authorization`` header), so tests can prove which keys were
-used and that nothing was sent at all.
+moto accepts any code and any keys. This server behaves like STS where mfaenv's
+correctness depends on it, and answers whatever a test scripts where it does not.
 
 Use the ``sts_standin`` fixture (``standin_env`` is the throwaway HOME pointed at
-it), or ``StsStandIn`` as a context manager.
+it), or ``StsStandIn`` as a context manager; ``url`` is its endpoint.
+
+Who may sign (checked on every request, before anything else, as STS does):
+- Long-term keys: those of ``tests/data/credentials``, those in the test HOME's
+  ``~/.aws/credentials`` and ``~/.aws/config`` (re-read on every request, so a
+  test may write its own; the fixture sets ``key_files``), and any added with
+  ``allow(key_id, secret)``.
+- Sessions the stand-in issued, with their ``X-Amz-Security-Token``.
+The SigV4 signature is verified against that secret. An unknown key id, a session
+key without its token (or with another one's) is ``InvalidClientTokenId``; a wrong
+secret ``SignatureDoesNotMatch``; an expired session ``ExpiredToken``. Set
+``check_signatures = False`` to accept anything.
+
+What it answers: ``answer(*responses)`` scripts the next answers in order (the last
+one repeats); the default is ``[success()]``. ``success()`` issues a new, distinct
+session, as STS does:
+- GetSessionToken: refused (AccessDenied) when signed with a session; the session
+  has MFA when SerialNumber and TokenCode were sent. Any code is accepted.
+- AssumeRole: ``AssumedRoleUser`` and ``Credentials`` XML; a session signed by
+  temporary credentials is capped at 3600 s (``ValidationError`` as real STS words
+  it, ``CHAINING_MESSAGE``); roles set up with ``role(arn, external_id=...,
+  mfa=True, max_duration=...)`` demand that ExternalId, demand MFA (long-term keys
+  must send SerialNumber/TokenCode, a session must have been obtained with MFA;
+  a role session has MFA when its signer had it or it sent a code) and cap the
+  duration (default 43200 s). Roles not set up accept everything.
+The first session issued is ``SESSION_KEY_ID``/``SESSION_SECRET``/``SESSION_TOKEN``;
+``issued`` lists them all (``Issued``: key id, secret, token, expiry, action,
+role, mfa, parent key id).
+
+What it records: ``requests`` holds every ``Request`` in order: ``action``, ``form``
+fields, ``signing_key_id``, ``signer`` ("long-term", "session" or None when refused
+before), ``token`` (the X-Amz-Security-Token sent, or None), ``answered`` (the
+error code, or "ok"), and ``signed_with(secret)``. ``calls(action)`` filters them,
+e.g. ``len(standin.calls("AssumeRole"))``.
 """
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import hmac
+import itertools
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Sequence, Set, Union
 from urllib.parse import parse_qs
 
 import pytest
 
-from emulator import clean_environ
+from emulator import DATA, clean_environ
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
-#: What the stand-in hands out on success; tests look for these on stderr.
+#: The first session the stand-in hands out; tests look for these on stderr.
 SESSION_KEY_ID = "ASIASTANDIN000000001"
 SESSION_SECRET = "standin/SESSION+secret0000000000000000"
 SESSION_TOKEN = "FwoGZXIvYXdzEStandInSessionToken//////////" + "x" * 120
+#: STS's words for AssumeRole over 3600 s signed by temporary credentials.
+CHAINING_MESSAGE = "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+MAX_SESSION_MESSAGE = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
 
 
 @dataclass(frozen=True)
@@ -43,16 +78,22 @@ class Response:
     body: Union[str, Callable[[Dict[str, str]], str]]
     #: Seconds to wait before answering (a hang, when longer than the client's read timeout).
     delay: float = 0.0
+    #: Issue a session as STS would (``success()``), instead of ``body``.
+    issue: bool = False
 
 
 def error(status: int, code: str, message: str, kind: str = "Sender") -> Response:
     """An STS error exactly as STS words it."""
-    return Response(status, (
+    return Response(status, _error_body(code, message, kind))
+
+
+def _error_body(code: str, message: str, kind: str = "Sender") -> str:
+    return (
         f'<ErrorResponse xmlns="{NAMESPACE}">\n'
         f"  <Error>\n    <Type>{kind}</Type>\n    <Code>{code}</Code>\n    <Message>{message}</Message>\n  </Error>\n"
         f"  <RequestId>{uuid.uuid4()}</RequestId>\n"
         f"</ErrorResponse>\n"
-    ))
+    )
 
 
 WRONG_CODE = error(403, "AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code. ")
@@ -62,6 +103,7 @@ BAD_SIGNATURE = error(
     "The request signature we calculated does not match the signature you provided. "
     "Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
 )
+EXPIRED_TOKEN = error(403, "ExpiredToken", "The security token included in the request is expired")
 THROTTLED = error(400, "Throttling", "Rate exceeded")
 INTERNAL_FAILURE = error(500, "InternalFailure", "An internal error occurred.", kind="Receiver")
 
@@ -71,33 +113,34 @@ def hang(seconds: float = 30.0) -> Response:
 
 
 def success() -> Response:
-    """The action's answer, with an expiry that follows the request's DurationSeconds."""
-    return Response(200, _success_body)
+    """Issue a new session for the request (its expiry follows DurationSeconds), as STS does."""
+    return Response(200, "", issue=True)
 
 
-def _success_body(form: Dict[str, str]) -> str:
-    action = form.get("Action", "GetSessionToken")
-    duration = int(form.get("DurationSeconds", 3600 if action == "AssumeRole" else 43200))
-    expiration = (datetime.now(timezone.utc) + timedelta(seconds=duration)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    user = ""
-    if action == "AssumeRole":
-        role_arn, session_name = form.get("RoleArn", ""), form.get("RoleSessionName", "")
-        account, role = role_arn.split(":")[4:5] or [""], role_arn.rpartition("/")[2]
-        user = (
-            f"    <AssumedRoleUser>\n      <AssumedRoleId>AROASTANDIN00000000001:{session_name}</AssumedRoleId>\n"
-            f"      <Arn>arn:aws:sts::{account[0]}:assumed-role/{role}/{session_name}</Arn>\n    </AssumedRoleUser>\n"
-        )
-    return (
-        f'<{action}Response xmlns="{NAMESPACE}">\n'
-        f"  <{action}Result>\n{user}    <Credentials>\n"
-        f"      <SessionToken>{SESSION_TOKEN}</SessionToken>\n"
-        f"      <SecretAccessKey>{SESSION_SECRET}</SecretAccessKey>\n"
-        f"      <Expiration>{expiration}</Expiration>\n"
-        f"      <AccessKeyId>{SESSION_KEY_ID}</AccessKeyId>\n"
-        f"    </Credentials>\n  </{action}Result>\n"
-        f"  <ResponseMetadata>\n    <RequestId>{uuid.uuid4()}</RequestId>\n  </ResponseMetadata>\n"
-        f"</{action}Response>\n"
-    )
+@dataclass(frozen=True)
+class Issued:
+    """A session the stand-in handed out."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expires: float
+    action: str
+    #: Obtained with MFA: a code was sent, or (for a role) its signer had MFA.
+    mfa: bool
+    #: The access key id that signed the call that issued it.
+    parent: str
+    role_arn: Optional[str] = None
+    session_name: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Role:
+    """Conditions of a role's trust policy, and its MaxSessionDuration."""
+
+    external_id: Optional[str] = None
+    mfa: bool = False
+    max_duration: int = 43200
 
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request")
@@ -111,6 +154,20 @@ class Request:
     headers: Dict[str, str]
     form: Dict[str, str]
     body: bytes = b""
+    #: "long-term" or "session" once the signature checked out; None when refused before.
+    signer: Optional[str] = None
+    #: The error code answered, or "ok".
+    answered: str = ""
+
+    @property
+    def action(self) -> Optional[str]:
+        return self.form.get("Action")
+
+    @property
+    def token(self) -> Optional[str]:
+        """The X-Amz-Security-Token sent, if any."""
+        lower = {name.lower(): value for name, value in self.headers.items()}
+        return lower.get("x-amz-security-token")
 
     @property
     def signing_key_id(self) -> Optional[str]:
@@ -154,16 +211,40 @@ class Request:
         return hmac.compare_digest(expected, signature.group(1))
 
 
+def long_term_keys(paths: Sequence[Path]) -> Dict[str, Set[str]]:
+    """Key id -> secrets of every section without a session token in these AWS files."""
+    keys: Dict[str, Set[str]] = {}
+    for path in paths:
+        parser = configparser.RawConfigParser(default_section="\0none")
+        try:
+            parser.read(path, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError, OSError):
+            continue
+        for section in parser.sections():
+            values = parser[section]
+            if "aws_session_token" not in values and values.get("aws_access_key_id") and values.get(
+                    "aws_secret_access_key"):
+                keys.setdefault(values["aws_access_key_id"].strip(), set()).add(values["aws_secret_access_key"].strip())
+    return keys
+
+
 @dataclass
 class StsStandIn:
     """A threaded HTTP server on 127.0.0.1 with a free port."""
 
     responses: List[Response] = field(default_factory=lambda: [success()])
     requests: List[Request] = field(default_factory=list)
+    issued: List[Issued] = field(default_factory=list)
+    #: AWS files whose long-term keys may sign, re-read on every request.
+    key_files: List[Path] = field(default_factory=lambda: [DATA / "credentials"])
+    check_signatures: bool = True
 
     def __post_init__(self):
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._keys: Dict[str, Set[str]] = {}
+        self._roles: Dict[str, Role] = {}
+        self._numbers = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -179,6 +260,23 @@ class StsStandIn:
             self.responses = list(responses)
         return self
 
+    def allow(self, access_key_id: str, secret_access_key: str) -> "StsStandIn":
+        """Let these long-term keys sign."""
+        with self._lock:
+            self._keys.setdefault(access_key_id, set()).add(secret_access_key)
+        return self
+
+    def role(self, role_arn: str, *, external_id: Optional[str] = None, mfa: bool = False,
+             max_duration: int = 43200) -> "StsStandIn":
+        """Set up a role's trust-policy conditions and maximum session duration."""
+        with self._lock:
+            self._roles[role_arn] = Role(external_id, mfa, max_duration)
+        return self
+
+    def calls(self, action: str) -> List[Request]:
+        """The requests for this action, in order."""
+        return [request for request in self.requests if request.action == action]
+
     def _next(self) -> Response:
         with self._lock:
             return self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
@@ -193,6 +291,77 @@ class StsStandIn:
         self._server.server_close()
         self._thread.join(timeout=5)
 
+    # -- what STS would decide ------------------------------------------------------------------
+
+    def _authenticate(self, request: Request) -> Union[Issued, str, Response]:
+        """The issued session or "long-term" that signed the request, or the refusal."""
+        key_id = request.signing_key_id or ""
+        session = next((one for one in self.issued if one.access_key_id == key_id), None)
+        if session is not None:
+            if request.token != session.session_token:
+                return INVALID_KEY_ID
+            if not request.signed_with(session.secret_access_key):
+                return BAD_SIGNATURE
+            return EXPIRED_TOKEN if session.expires <= time.time() else session
+        secrets = long_term_keys(self.key_files).get(key_id, set()) | self._keys.get(key_id, set())
+        if not secrets or request.token is not None:
+            return INVALID_KEY_ID
+        return "long-term" if any(request.signed_with(secret) for secret in secrets) else BAD_SIGNATURE
+
+    def _issue(self, request: Request, signer: Union[Issued, str]) -> Response:
+        form, key_id = request.form, request.signing_key_id or ""
+        action = form.get("Action", "GetSessionToken")
+        from_session = isinstance(signer, Issued)
+        code_sent = bool(form.get("SerialNumber") and form.get("TokenCode"))
+        role_arn = form.get("RoleArn")
+        if action == "GetSessionToken":
+            if from_session:
+                return error(403, "AccessDenied", "Cannot call GetSessionToken with session credentials")
+            duration, mfa = int(form.get("DurationSeconds", 43200)), code_sent
+        elif action == "AssumeRole" and role_arn:
+            duration = int(form.get("DurationSeconds", 3600))
+            mfa = code_sent or (from_session and signer.mfa)
+            role = self._roles.get(role_arn, Role())
+            caller = (f"arn:aws:sts::{_account(signer.role_arn)}:assumed-role/{signer.role_arn.rpartition('/')[2]}/"
+                      f"{signer.session_name}" if from_session and signer.role_arn
+                      else f"arn:aws:iam::111111111111:user/{signer.parent if from_session else key_id}")
+            denied = error(403, "AccessDenied",
+                           f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
+            if (role.external_id is not None and form.get("ExternalId") != role.external_id) or (role.mfa and not mfa):
+                return denied
+            if from_session and duration > 3600:
+                return error(400, "ValidationError", CHAINING_MESSAGE)
+            if duration > role.max_duration:
+                return error(400, "ValidationError", MAX_SESSION_MESSAGE)
+        else:
+            return error(400, "InvalidAction", f"Could not find operation {action} for version 2011-06-15")
+        number = next(self._numbers)
+        issued = Issued(
+            access_key_id=SESSION_KEY_ID if number == 1 else f"ASIASTANDIN{number:09d}",
+            secret_access_key=SESSION_SECRET if number == 1 else f"standin/SESSION+secret{number:016d}",
+            session_token=SESSION_TOKEN if number == 1 else f"FwoGZXIvYXdzEStandIn{number:06d}" + "y" * 120,
+            expires=time.time() + duration, action=action, mfa=mfa, parent=key_id,
+            role_arn=role_arn if action == "AssumeRole" else None,
+            session_name=form.get("RoleSessionName") if action == "AssumeRole" else None,
+        )
+        self.issued.append(issued)
+        return Response(200, _success_body(issued))
+
+    def _decide(self, request: Request) -> Response:
+        with self._lock:
+            if self.check_signatures:
+                signer = self._authenticate(request)
+                if isinstance(signer, Response):
+                    return signer
+                request.signer = "session" if isinstance(signer, Issued) else "long-term"
+            else:
+                signer = "long-term"
+        response = self._next()
+        if not response.issue:
+            return response
+        with self._lock:
+            return self._issue(request, signer)
+
     def _handler_class(self):
         standin = self
 
@@ -202,12 +371,15 @@ class StsStandIn:
                 raw = self.rfile.read(length)
                 body = raw.decode("utf-8", "replace")
                 form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+                request = Request(self.path, dict(self.headers.items()), form, raw)
                 with standin._lock:
-                    standin.requests.append(Request(self.path, dict(self.headers.items()), form, raw))
-                response = standin._next()
+                    standin.requests.append(request)
+                response = standin._decide(request)
                 if response.delay > 0 and standin._stopping.wait(response.delay):
                     return
                 text = response.body if isinstance(response.body, str) else response.body(form)
+                found = re.search(r"<Code>([^<]*)</Code>", text) if response.status != 200 else None
+                request.answered = found.group(1) if found else ("ok" if response.status == 200 else str(response.status))
                 payload = text.encode("utf-8")
                 try:
                     self.send_response(response.status)
@@ -225,10 +397,40 @@ class StsStandIn:
         return Handler
 
 
+def _account(arn: Optional[str]) -> str:
+    parts = (arn or "").split(":")
+    return parts[4] if len(parts) > 4 else ""
+
+
+def _success_body(issued: Issued) -> str:
+    action = issued.action
+    stamp = datetime.fromtimestamp(issued.expires, timezone.utc)
+    expiration = stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    user = ""
+    if action == "AssumeRole":
+        name, role = issued.session_name, (issued.role_arn or "").rpartition("/")[2]
+        user = (
+            f"    <AssumedRoleUser>\n      <AssumedRoleId>AROASTANDIN00000000001:{name}</AssumedRoleId>\n"
+            f"      <Arn>arn:aws:sts::{_account(issued.role_arn)}:assumed-role/{role}/{name}</Arn>\n"
+            f"    </AssumedRoleUser>\n"
+        )
+    return (
+        f'<{action}Response xmlns="{NAMESPACE}">\n'
+        f"  <{action}Result>\n{user}    <Credentials>\n"
+        f"      <SessionToken>{issued.session_token}</SessionToken>\n"
+        f"      <SecretAccessKey>{issued.secret_access_key}</SecretAccessKey>\n"
+        f"      <Expiration>{expiration}</Expiration>\n"
+        f"      <AccessKeyId>{issued.access_key_id}</AccessKeyId>\n"
+        f"    </Credentials>\n  </{action}Result>\n"
+        f"  <ResponseMetadata>\n    <RequestId>{uuid.uuid4()}</RequestId>\n  </ResponseMetadata>\n"
+        f"</{action}Response>\n"
+    )
+
+
 @pytest.fixture
-def sts_standin():
-    """A running stand-in; point AWS_ENDPOINT_URL_STS at ``sts_standin.url``."""
-    with StsStandIn() as standin:
+def sts_standin(aws_home: Path):
+    """A running stand-in that knows the throwaway HOME's keys; point AWS_ENDPOINT_URL_STS at ``.url``."""
+    with StsStandIn(key_files=[DATA / "credentials", aws_home / ".aws" / "credentials", aws_home / ".aws" / "config"]) as standin:
         yield standin
 
 

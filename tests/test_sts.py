@@ -13,8 +13,10 @@ from typing import Dict
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 import sts_standin as standin
+from conftest import exported, run_mfaenv
 from mfaenv import sts
 from mfaenv.errors import StsRejectedError
 
@@ -57,15 +59,16 @@ def test_role_session_from_an_mfa_session_on_moto(sts_endpoint):
 
 
 def test_assume_role_signed_with_a_session_sends_its_token_and_no_code(sts_standin):
-    role = assume(sts_standin.url, access_key_id="ASIAPARENT0000000001", secret_access_key="parent/secret",
-                  session_token="parent-token", external_id="ext-42")
-    assert role.access_key_id == standin.SESSION_KEY_ID
-    (request,) = sts_standin.requests
-    assert request.signing_key_id == "ASIAPARENT0000000001"
-    assert request.signed_with("parent/secret") and not request.signed_with(SECRET)
-    assert request.headers.get("X-Amz-Security-Token") == "parent-token"
-    assert "x-amz-security-token" in request.headers["Authorization"], "the token must be signed too"
-    assert request.form == {
+    parent = mfa_session(sts_standin.url)
+    role = assume(sts_standin.url, **from_session(parent), external_id="ext-42")
+    assert role.access_key_id not in (parent.access_key_id, KEY_ID)
+    first, second = sts_standin.requests
+    assert (first.action, first.signer, first.signing_key_id, first.token) == ("GetSessionToken", "long-term", KEY_ID, None)
+    assert (second.action, second.signer, second.signing_key_id) == ("AssumeRole", "session", parent.access_key_id)
+    assert second.signed_with(parent.secret_access_key) and not second.signed_with(SECRET)
+    assert second.token == parent.session_token
+    assert "x-amz-security-token" in second.headers["Authorization"], "the token must be signed too"
+    assert second.form == {
         "Action": "AssumeRole", "Version": "2011-06-15", "RoleArn": ROLE, "RoleSessionName": "jane",
         "DurationSeconds": "3600", "ExternalId": "ext-42",
     }
@@ -86,41 +89,156 @@ def test_a_serial_without_a_code_sends_neither(sts_standin):
     assert not {"SerialNumber", "TokenCode"} & set(sts_standin.requests[0].form)
 
 
-CHAINING = standin.error(
-    400, "ValidationError",
-    "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.")
-NOT_AUTHORIZED = standin.error(
-    403, "AccessDenied",
-    f"User: arn:aws:iam::111111111111:user/jane is not authorized to perform: sts:AssumeRole on resource: {ROLE}")
-MAX_SESSION = standin.error(
-    400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
-EXPIRED = standin.error(403, "ExpiredToken", "The security token included in the request is expired")
+#: Each refusal as the stand-in decides it (a role's conditions, the 1-hour cap) or as scripted;
+#: signed by the long-term keys, or by an MFA session ("session").
+REFUSALS = {
+    "trust-policy-or-missing-external-id": (
+        lambda server: server.role(ROLE, external_id="ext-42"), {},
+        ["(AccessDenied)", "trust policy", "MFA condition", "external_id the profile does not set"]),
+    "wrong-external-id": (
+        lambda server: server.role(ROLE, external_id="ext-42"), {"external_id": "ext-41"},
+        ["(AccessDenied)", "trust policy", "a wrong external_id"]),
+    "mfa-condition-without-a-code": (
+        lambda server: server.role(ROLE, mfa=True), {}, ["(AccessDenied)", "MFA condition the signer does not meet"]),
+    "wrong-code": (
+        lambda server: server.answer(standin.WRONG_CODE), {"serial": SERIAL, "code": "654321"},
+        ["MFA code was wrong", "next code"]),
+    "over-an-hour-from-a-session": (
+        lambda server: None, {"session": True, "duration": 7200}, ["capped at 1 hour", "7200 s", "3600 or less"]),
+    "over-the-role-maximum": (
+        lambda server: server.role(ROLE, max_duration=3600), {"duration": 43200},
+        ["43200 s", "maximum session duration", "MaxSessionDuration"]),
+    "expired-session": (
+        lambda server: server.answer(standin.EXPIRED_TOKEN), {"session": True},
+        ["session that signed", "expired", "next MFA code"]),
+    "unknown-keys": (
+        lambda server: None, {"access_key_id": "AKIAUNKNOWN000000001"}, ["long-term keys", "aws_access_key_id"]),
+    "sts-off-in-the-region": (
+        lambda server: server.answer(standin.error(
+            403, "RegionDisabledException", "STS is not activated in this region for account:210987654321.")),
+        {}, ["RegionDisabledException", "not activated"]),
+}
 
 
-@pytest.mark.parametrize("answer, signer, mentions", [
-    (NOT_AUTHORIZED, {}, ["trust policy", "MFA condition", "external_id the profile does not set"]),
-    (NOT_AUTHORIZED, {"external_id": "ext-42"}, ["trust policy", "a wrong external_id"]),
-    (standin.WRONG_CODE, {"serial": SERIAL, "code": "654321"}, ["MFA code was wrong", "next code"]),
-    (CHAINING, {"session_token": "parent-token", "duration": 7200}, ["capped at 1 hour", "7200 s", "3600 or less"]),
-    (MAX_SESSION, {"duration": 43200}, ["43200 s", "maximum session duration", "MaxSessionDuration"]),
-    (EXPIRED, {"session_token": "parent-token"}, ["session that signed", "expired", "next MFA code"]),
-    (standin.INVALID_KEY_ID, {}, ["long-term keys", "aws_access_key_id"]),
-    (standin.error(400, "RegionDisabledException", "STS is not activated in this region"), {},
-     ["RegionDisabledException", "not activated"]),
-])
-def test_assume_role_refusals_name_the_role_and_the_likely_fix(answer, signer, mentions, sts_standin):
-    sts_standin.answer(answer)
+@pytest.mark.parametrize("setup, signer, mentions", REFUSALS.values(), ids=REFUSALS.keys())
+def test_assume_role_refusals_name_the_role_and_the_likely_fix(setup, signer, mentions, sts_standin):
+    given = dict(signer)
+    if given.pop("session", False):
+        given.update(from_session(mfa_session(sts_standin.url)))
+    setup(sts_standin)
     with pytest.raises(StsRejectedError) as raised:
-        assume(sts_standin.url, **signer)
+        assume(sts_standin.url, **given)
     line = str(raised.value)
     assert line.startswith(f"profile 'admin': STS refused to assume role {ROLE}"), line
     assert "\n" not in line
     for text in mentions:
         assert text in line, f"{text!r} missing from: {line}"
-    assert len(sts_standin.requests) == 1, "a refusal must not be retried"
+    assert len(sts_standin.calls("AssumeRole")) == 1, "a refusal must not be retried"
+    assert sts_standin.calls("AssumeRole")[0].answered != "ok"
 
 
 def test_assume_role_retries_throttling_like_get_session_token(sts_standin):
     sts_standin.answer(standin.THROTTLED, standin.success())
     assert assume(sts_standin.url).access_key_id == standin.SESSION_KEY_ID
     assert [request.form["Action"] for request in sts_standin.requests] == ["AssumeRole", "AssumeRole"]
+
+
+# -- the stand-in proves who signed what: the same checks a real SDK meets ----------------------
+
+
+def sdk(endpoint: str, key_id: str = KEY_ID, secret: str = SECRET, token=None):
+    """A real boto3 STS client, as any AWS tool would build it."""
+    return boto3.client("sts", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id=key_id,
+                        aws_secret_access_key=secret, aws_session_token=token)
+
+
+def sdk_of(credentials: Dict[str, str], endpoint: str):
+    return sdk(endpoint, credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"])
+
+
+def refusal(call) -> str:
+    with pytest.raises(ClientError) as raised:
+        call()
+    return f"{raised.value.response['Error']['Code']}: {raised.value.response['Error']['Message']}"
+
+
+def test_every_session_is_new_and_remembered_with_who_signed_for_it(sts_standin):
+    first = sdk(sts_standin.url).get_session_token(SerialNumber=SERIAL, TokenCode="123456")["Credentials"]
+    second = sdk(sts_standin.url).get_session_token()["Credentials"]
+    role = sdk_of(first, sts_standin.url).assume_role(RoleArn=ROLE, RoleSessionName="jane")
+    assert role["AssumedRoleUser"]["Arn"] == "arn:aws:sts::210987654321:assumed-role/admin/jane"
+    keys = [first["AccessKeyId"], second["AccessKeyId"], role["Credentials"]["AccessKeyId"]]
+    assert len(set(keys)) == 3 and keys == [issued.access_key_id for issued in sts_standin.issued]
+    assert [(one.action, one.mfa, one.parent) for one in sts_standin.issued] == [
+        ("GetSessionToken", True, KEY_ID), ("GetSessionToken", False, KEY_ID), ("AssumeRole", True, keys[0])]
+    assert [(r.action, r.signer, r.token is not None) for r in sts_standin.requests] == [
+        ("GetSessionToken", "long-term", False), ("GetSessionToken", "long-term", False), ("AssumeRole", "session", True)]
+    assert (len(sts_standin.calls("GetSessionToken")), len(sts_standin.calls("AssumeRole"))) == (2, 1)
+
+
+def test_only_the_right_secret_and_token_get_through(sts_standin):
+    session = sdk(sts_standin.url).get_session_token()["Credentials"]
+    other = sdk(sts_standin.url).get_session_token()["Credentials"]
+    key, secret = session["AccessKeyId"], session["SecretAccessKey"]
+    assert refusal(lambda: sdk(sts_standin.url, secret="not/the+secret").get_session_token()).startswith(
+        "SignatureDoesNotMatch")
+    assert refusal(lambda: sdk(sts_standin.url, "AKIANOBODY0000000001").get_session_token()).startswith(
+        "InvalidClientTokenId")
+    assert refusal(lambda: sdk(sts_standin.url, key, secret).assume_role(RoleArn=ROLE, RoleSessionName="jane")
+                   ).startswith("InvalidClientTokenId"), "a session key signed without its token"
+    assert refusal(lambda: sdk(sts_standin.url, key, secret, other["SessionToken"]).assume_role(
+        RoleArn=ROLE, RoleSessionName="jane")).startswith("InvalidClientTokenId"), "another session's token"
+    assert refusal(lambda: sdk(sts_standin.url, key, other["SecretAccessKey"], session["SessionToken"]).assume_role(
+        RoleArn=ROLE, RoleSessionName="jane")).startswith("SignatureDoesNotMatch")
+    assert refusal(lambda: sdk_of(session, sts_standin.url).get_session_token()).startswith("AccessDenied")
+    assert [request.signer for request in sts_standin.requests[2:]] == [None, None, None, None, None, "session"]
+
+
+def test_keys_a_test_writes_into_home_may_sign(sts_standin, aws_home):
+    with open(aws_home / ".aws" / "credentials", "a", encoding="utf-8") as credentials:
+        credentials.write("\n[qa]\naws_access_key_id = AKIAEXAMPLEQA0000001\naws_secret_access_key = qa/SECRET\n")
+    sdk(sts_standin.url, "AKIAEXAMPLEQA0000001", "qa/SECRET").get_session_token()
+    sts_standin.allow("AKIAALLOWED000000001", "allowed/SECRET")
+    sdk(sts_standin.url, "AKIAALLOWED000000001", "allowed/SECRET").get_session_token()
+    assert [request.answered for request in sts_standin.requests] == ["ok", "ok"]
+
+
+def test_a_role_session_assumed_from_a_session_is_capped_at_an_hour(sts_standin):
+    session = sdk_of(sdk(sts_standin.url).get_session_token()["Credentials"], sts_standin.url)
+    assert refusal(lambda: session.assume_role(RoleArn=ROLE, RoleSessionName="jane", DurationSeconds=3601)) == (
+        f"ValidationError: {standin.CHAINING_MESSAGE}")
+    direct = sdk(sts_standin.url).assume_role(RoleArn=ROLE, RoleSessionName="jane", DurationSeconds=43200)
+    assert abs(direct["Credentials"]["Expiration"].timestamp() - (time.time() + 43200)) < 120
+
+
+def test_a_role_demanding_mfa_accepts_only_an_mfa_signer(sts_standin):
+    sts_standin.role(ROLE, mfa=True)
+    assume_admin = dict(RoleArn=ROLE, RoleSessionName="jane")
+    without_mfa = sdk_of(sdk(sts_standin.url).get_session_token()["Credentials"], sts_standin.url)
+    with_mfa = sdk_of(sdk(sts_standin.url).get_session_token(SerialNumber=SERIAL, TokenCode="123456")["Credentials"],
+                      sts_standin.url)
+    assert refusal(lambda: sdk(sts_standin.url).assume_role(**assume_admin)).startswith("AccessDenied")
+    assert refusal(lambda: without_mfa.assume_role(**assume_admin)).startswith("AccessDenied")
+    sdk(sts_standin.url).assume_role(**assume_admin, SerialNumber=SERIAL, TokenCode="123456")
+    admin = sdk_of(with_mfa.assume_role(**assume_admin)["Credentials"], sts_standin.url)
+    # A chain: the role session carries the MFA context on to the next role.
+    sts_standin.role("arn:aws:iam::210987654321:role/deeper", mfa=True)
+    admin.assume_role(RoleArn="arn:aws:iam::210987654321:role/deeper", RoleSessionName="jane")
+    assert [request.answered for request in sts_standin.calls("AssumeRole")] == [
+        "AccessDenied", "AccessDenied", "ok", "ok", "ok"]
+
+
+def test_a_role_with_an_external_id_condition(sts_standin):
+    sts_standin.role(ROLE, external_id="ext-42")
+    assert refusal(lambda: sdk(sts_standin.url).assume_role(RoleArn=ROLE, RoleSessionName="jane")).startswith(
+        "AccessDenied: User: arn:aws:iam::111111111111:user/")
+    sdk(sts_standin.url).assume_role(RoleArn=ROLE, RoleSessionName="jane", ExternalId="ext-42")
+
+
+def test_mfaenv_signs_with_the_source_profiles_long_term_keys(standin_env, sts_standin):
+    result = run_mfaenv(["stage", "123456"], standin_env)
+    assert result.returncode == 0, result.stderr
+    (request,) = sts_standin.requests
+    assert (request.signer, request.signing_key_id, request.token) == ("long-term", KEY_ID, None)
+    assert request.signed_with(SECRET)
+    assert exported(result.stdout)["AWS_ACCESS_KEY_ID"] == sts_standin.issued[0].access_key_id
