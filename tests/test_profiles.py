@@ -308,6 +308,7 @@ def test_credentials_and_config_from_file_variables(standin_env, sts_standin, tm
     (elsewhere / "config").write_text("[profile team]\nregion = eu-west-2\n")
     environ = {**standin_env, "AWS_SHARED_CREDENTIALS_FILE": str(elsewhere / "credentials"),
                "AWS_CONFIG_FILE": str(elsewhere / "config")}
+    sts_standin.key_files.append(elsewhere / "credentials")  # STS knows these keys too
     stdout, request = fetch(["team", "123456"], environ, sts_standin)
     assert request.signing_key_id == "AKIAELSEWHERE00001" and request.signed_with("elsewhere/secret")
     assert request.signing_region == "eu-west-2"
