@@ -145,7 +145,7 @@ def _build_app():
         code: Optional[str] = typer.Argument(None, help="Six-digit MFA code; asked on the terminal if omitted."),
         shell: Optional[str] = typer.Option(None, "--shell", help="bash, zsh, fish or powershell (default: $MFAENV_SHELL, else detected)."),
         persist: bool = typer.Option(False, "--persist", help="Also write the session into the credentials file."),
-        duration: int = typer.Option(commands.DEFAULT_DURATION, "--duration", help="Session length in seconds (900-129600)."),
+        duration: Optional[int] = typer.Option(None, "--duration", help="Session length in seconds: 900-129600, default 43200; for a role 900-43200, default its duration_seconds or 3600."),
         source: Optional[str] = typer.Option(None, "--source", help="Profile holding the long-term keys."),
         serial: Optional[str] = typer.Option(None, "--serial", help="MFA device ARN."),
         force: bool = typer.Option(False, "--force", help="Fetch even when a valid session exists."),
@@ -184,10 +184,10 @@ def _build_app():
 
     @app.command("list")
     def list_():
-        """List usable profiles with source, MFA device and persisted session."""
+        """List profiles: role, source, MFA device and persisted session; what an unusable one lacks."""
         table = commands.list_profiles()
         if not table:
-            print("mfaenv: no usable profiles (a profile needs long-term keys and an MFA device)", file=sys.stderr)
+            print("mfaenv: no profiles in the credentials or config file", file=sys.stderr)
         _write(table)
 
     @app.command("profiles", hidden=True)

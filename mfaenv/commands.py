@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional
 
 from mfaenv import codeinput, shells, variables
-from mfaenv.errors import MfaenvError, UsageError
-from mfaenv.profiles import Profile, ProfileStore
+from mfaenv.display import shown
+from mfaenv.errors import MfaenvError, ProfileError, UsageError
+from mfaenv.profiles import ROLE_MAX_DURATION, ROLE_MIN_DURATION, Chain, ProfileStore
 from mfaenv.variables import Session
 
 MIN_DURATION, MAX_DURATION, DEFAULT_DURATION = 900, 129600, 43200
@@ -24,48 +25,75 @@ class GetRequest:
     code: Optional[str] = None
     shell: Optional[str] = None
     persist: bool = False
-    duration: int = DEFAULT_DURATION
+    duration: Optional[int] = None  # None: 12 h for an MFA session, duration_seconds (else 1 h) for a role
     source: Optional[str] = None
     serial: Optional[str] = None
     force: bool = False
     code_command: Optional[str] = None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A request carried through: the resolved target, its session, where it came from, what to export."""
+
+    chain: Chain
+    session: Session
+    origin: str  # sessions.SHELL, CACHE, FILE or STS
+    variables: variables.Variables
+
+
 def get(request: GetRequest, environ: Mapping[str, str] = os.environ) -> str:
     """Shell text that exports a session for the profile; raises MfaenvError."""
-    # Everything that can be checked locally is checked before any network call.
+    dialect = shells.detect_dialect(request.shell)  # an unknown shell is refused before any network call
+    return dialect.render(prepare(request, environ).variables)
+
+
+def prepare(
+    request: GetRequest,
+    environ: Mapping[str, str] = os.environ,
+    min_seconds_left: int = variables.REUSE_MARGIN_SECONDS,
+) -> Prepared:
+    """The one line of `get`, `exec` and `credential-process`: arguments -> chain -> session -> variables.
+
+    Everything that can be checked locally is checked before any network call.
+    """
+    from mfaenv import sessions
+
     code = codeinput.check_code(request.code) if request.code is not None else None
-    if not MIN_DURATION <= request.duration <= MAX_DURATION:
-        raise UsageError(f"--duration must be between {MIN_DURATION} and {MAX_DURATION} seconds")
-    dialect = shells.detect_dialect(request.shell)
     store = ProfileStore(environ)
-    profile = store.resolve(request.profile, source=request.source, serial=request.serial)
+    chain = store.chain(request.profile, source=request.source, serial=request.serial)
+    _check_duration(request.duration, chain)
     if request.persist:
         from mfaenv import persist  # only here: it loads tempfile and the lock
 
-        persist.check_writable(store.credentials_path, profile.name, store.config_path)
+        persist.check_writable(store.credentials_path, chain.name, store.config_path)
 
-    session = None if (code or request.force) else reusable_session(profile, environ)
-    if session is None:
-        code = code or codeinput.obtain_code(profile.name, profile.serial, request.code_command or profile.code_command)
-        session = _fetch(profile, code, request.duration, environ)
+    def ask_code() -> str:
+        return codeinput.obtain_code(chain.name, chain.base.serial, request.code_command or chain.code_command)
+
+    session, origin = sessions.obtain(
+        chain, environ, code=code, ask_code=ask_code, force=request.force,
+        duration=request.duration, min_seconds_left=min_seconds_left,
+    )
     if request.persist:
         # Also a reused session: `mfaenv stage --persist` must leave [stage] holding it
         # (no write happens when the file already does).
-        persist.write_session(store.credentials_path, profile.name, persisted_values(session))
-    exports = variables.session_exports(session, profile.name, profile.serial, profile.region, environ)
-    return dialect.render(exports)
+        persist.write_session(store.credentials_path, chain.name, persisted_values(session))
+    exports = variables.session_exports(session, chain.name, chain.account, chain.region, environ)
+    return Prepared(chain, session, origin, exports)
 
 
-def reusable_session(profile: Profile, environ: Mapping[str, str]) -> Optional[Session]:
-    """A session for this profile with more than 5 minutes left: this shell's, else persisted."""
-    if environ.get("MFAENV_PROFILE") == profile.name:
-        current = variables.session_from_environment(environ)
-        if current is not None and current.reusable():
-            return current
-    if profile.persisted is not None and profile.persisted.reusable():
-        return profile.persisted
-    return None
+def _check_duration(duration: Optional[int], chain: Chain) -> None:
+    if duration is None:
+        return
+    if chain.roles:
+        if not ROLE_MIN_DURATION <= duration <= ROLE_MAX_DURATION:
+            raise UsageError(
+                f"--duration for role profile '{chain.name}' must be between {ROLE_MIN_DURATION} and "
+                f"{ROLE_MAX_DURATION} seconds (STS's limits for a role)"
+            )
+    elif not MIN_DURATION <= duration <= MAX_DURATION:
+        raise UsageError(f"--duration must be between {MIN_DURATION} and {MAX_DURATION} seconds")
 
 
 def persisted_values(session: Session) -> dict:
@@ -78,54 +106,80 @@ def persisted_values(session: Session) -> dict:
     }
 
 
-def _fetch(profile: Profile, code: str, duration: int, environ: Mapping[str, str]) -> Session:
-    from mfaenv import sts  # the only path that loads botocore
-
-    return sts.get_session_token(
-        profile=profile.name,
-        access_key_id=profile.access_key_id,
-        secret_access_key=profile.secret_access_key,
-        serial=profile.serial,
-        code=code,
-        duration=duration,
-        region=profile.call_region,
-        environ=environ,
-    )
-
-
 def unset(shell: Optional[str], environ: Mapping[str, str] = os.environ) -> str:
     return shells.detect_dialect(shell).render(variables.unset_all(environ))
 
 
-def list_profiles(environ: Mapping[str, str] = os.environ) -> str:
-    """A table of the profiles that resolve, with source, MFA device and persisted expiry."""
+@dataclass(frozen=True)
+class Column:
+    """One column of `mfaenv list`: its header and the cell of a usable profile."""
+
+    header: str
+    cell: Callable[[Chain], str]
+
+
+def list_columns(environ: Mapping[str, str]) -> List[Column]:
+    """The columns of `mfaenv list`, left to right; a column may close over state opened once per run."""
+    return [
+        Column("PROFILE", lambda chain: chain.name),
+        Column("ROLE", lambda chain: chain.target_role.arn if chain.target_role else "-"),
+        Column("SOURCE", lambda chain: chain.target_role.source if chain.target_role else chain.base.source),
+        Column("MFA DEVICE", lambda chain: chain.base.serial),
+        Column("PERSISTED SESSION", lambda chain: session_expiry(chain.persisted)),
+    ]
+
+
+def session_expiry(session: Optional[Session]) -> str:
+    """``2026-11-24T09:41:27Z (2h30m left)``, ``... (expired)``, or ``-`` for no session."""
     from mfaenv.prompt import time_left
 
+    if session is None:
+        return "-"
+    left = session.seconds_left()
+    when = variables.format_expiry(session.expires)
+    return f"{when} ({time_left(left)} left)" if left > 0 else f"{when} (expired)"
+
+
+def list_profiles(environ: Mapping[str, str] = os.environ) -> str:
+    """Every profile: a table of the usable ones, then each unusable one with what it lacks.
+
+    Empty when the files name no profile at all.
+    """
     store = ProfileStore(environ)
-    rows = [("PROFILE", "SOURCE", "MFA DEVICE", "PERSISTED SESSION")]
-    for name in store.names():
-        try:
-            profile = store.resolve(name)
-        except MfaenvError:
-            continue
-        persisted = "-"
-        if profile.persisted is not None:
-            left = profile.persisted.seconds_left()
-            when = variables.format_expiry(profile.persisted.expires)
-            persisted = f"{when} ({time_left(left)} left)" if left > 0 else f"{when} (expired)"
-        rows.append((name, profile.source, profile.serial, persisted))
-    if len(rows) == 1:
-        return ""
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    surveyed = store.survey()
+    usable = [chain for _name, chain in surveyed if isinstance(chain, Chain)]
+    columns = list_columns(environ)
+    rows = [[column.header for column in columns]]
+    rows += [[shown(column.cell(chain)) for column in columns] for chain in usable]
+    text = _aligned(rows) if usable else ""
+    # A profile that only holds another's long-term keys is said to be that: it is no target itself.
+    sources: Dict[str, List[str]] = {}
+    for chain in usable:
+        sources.setdefault(chain.base.source, []).append(chain.name)
+    unusable = [
+        [shown(name), shown(f"long-term keys of {', '.join(sources[name])} (no MFA device of its own)"
+                            if name in sources else error.reason)]
+        for name, error in surveyed if isinstance(error, ProfileError)
+    ]
+    if unusable:
+        text += ("\n" if text else "") + "Not usable:\n" + _aligned(unusable, indent="  ")
+    return text
+
+
+def _aligned(rows: List[List[str]], indent: str = "") -> str:
+    """Rows of cells in columns two spaces apart; the last column is not padded."""
+    widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]) - 1)]
     return "".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] + "\n" for row in rows
+        indent + "".join(cell.ljust(width) + "  " for cell, width in zip(row, widths)) + row[-1] + "\n" for row in rows
     )
 
 
 def profile_names(environ: Mapping[str, str] = os.environ) -> str:
-    """One profile name a line, for shell completion (no boto3, no errors)."""
+    """One profile name a line, for shell completion, usable targets first (no boto3, no errors)."""
     try:
-        store = ProfileStore(environ)
+        surveyed = ProfileStore(environ).survey()
     except MfaenvError:
         return ""
-    return "".join(name + "\n" for name in store.names() if "\n" not in name)
+    ordered = [name for name, chain in surveyed if isinstance(chain, Chain)]
+    ordered += [name for name, chain in surveyed if not isinstance(chain, Chain)]
+    return "".join(name + "\n" for name in ordered if "\n" not in name)

@@ -26,9 +26,14 @@ class UsageError(MfaenvError):
 
 
 class ProfileError(MfaenvError):
-    """The profile cannot be used: unknown, no long-term keys, no MFA device."""
+    """The profile cannot be used: unknown, no long-term keys, no MFA device, not an MFA profile."""
 
     exit_code = 3
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        #: What is wrong, in a few words, as `mfaenv list` shows it beside the profile.
+        self.reason = reason or message
 
 
 class FileFormatError(MfaenvError):

@@ -2,26 +2,51 @@
 
 Reads files only: no shells, no boto3. The credentials file is the source of
 long-term keys and of a persisted session; the config file adds
-``source_profile``, ``mfa_serial``, ``region`` and ``mfa_process``.
+``source_profile``, ``mfa_serial``, ``region`` and ``mfa_process``, and a
+role profile's ``role_arn``, ``role_session_name``, ``external_id`` and
+``duration_seconds``.
+
+A target profile resolves to a ``Chain``: the base (long-term keys and MFA
+device, whose MFA session lies beneath everything) and zero or more roles,
+found by following ``source_profile`` from the target down to a profile that
+is not a role.
 """
 
 from __future__ import annotations
 
 import configparser
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from mfaenv.errors import FileFormatError, ProfileError
-from mfaenv.variables import Session, parse_expiry
+from mfaenv.variables import Session, account_from_arn, account_from_serial, parse_expiry
 
 #: Suffixes of the credentials section that holds a profile's permanent keys,
 #: in the order they are tried (team conventions, see README).
 SOURCE_SUFFIXES = ("-default", "-long-term")
 #: Keys in which teams' scripts keep the MFA device beside the temporary profile.
 SERIAL_KEYS_IN_CREDENTIALS = ("aws_arn_mfa", "aws_mfa_device")
+
+#: Keys of profiles whose credentials come from elsewhere than long-term keys and an MFA code,
+#: and what such a profile is (the first key found names it).
+NOT_MFA_PROFILE_KEYS = {
+    "credential_source": "an instance, container or environment credentials profile",
+    "web_identity_token_file": "a web identity profile",
+    "sso_session": "an IAM Identity Center (SSO) profile",
+    "sso_start_url": "an IAM Identity Center (SSO) profile",
+    "sso_account_id": "an IAM Identity Center (SSO) profile",
+}
+#: What STS accepts as a RoleSessionName.
+SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+#: The session name when the MFA device names no user (a hardware token's serial).
+FALLBACK_SESSION_NAME = "mfaenv"
+#: AssumeRole accepts 900 s to 12 h (the role's own maximum may be lower).
+ROLE_MIN_DURATION, ROLE_MAX_DURATION = 900, 43200
+_ROLE_ARN = re.compile(r"arn:[a-z-]+:iam::\d{12}:role/\S+")
 
 Section = Mapping[str, str]
 
@@ -148,6 +173,61 @@ class Profile:
     persisted: Optional[Session]  # a session --persist left in the target's section
 
 
+@dataclass(frozen=True)
+class Role:
+    """One AssumeRole step of a chain, as its role profile describes it."""
+
+    profile: str  # the role profile's name
+    arn: str
+    session_name: str
+    external_id: Optional[str]
+    duration: Optional[int]  # duration_seconds of the profile; None: mfaenv's default
+    region: Optional[str]  # of this profile, else of the profiles beneath it
+    call_region: str  # region of the AssumeRole call
+    source: str  # the profile named by source_profile (or --source)
+
+    @property
+    def account(self) -> Optional[str]:
+        return account_from_arn(self.arn)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A target profile resolved: the base's MFA session, then each role in the order it is assumed."""
+
+    name: str  # the target profile
+    base: Profile  # long-term keys + MFA device
+    roles: Tuple[Role, ...] = ()
+    persisted: Optional[Session] = None  # a session --persist left in the target's section
+    code_command: Optional[str] = None
+
+    @property
+    def target_role(self) -> Optional[Role]:
+        return self.roles[-1] if self.roles else None
+
+    @property
+    def region(self) -> Optional[str]:
+        """The region exported with the target's session."""
+        return self.roles[-1].region if self.roles else self.base.region
+
+    @property
+    def account(self) -> Optional[str]:
+        """The target session's account: the last role's, else the MFA device's."""
+        return self.roles[-1].account if self.roles else account_from_serial(self.base.serial)
+
+
+def default_session_name(serial: str) -> str:
+    """The IAM user name of an MFA device ARN (``arn:aws:iam::111:mfa/jane`` -> ``jane``).
+
+    It names the person in the role's CloudTrail entries. Characters STS does not
+    accept become ``-``; too short a name, or a hardware token's serial, gives "mfaenv".
+    """
+    if not serial.startswith("arn:") or ":mfa/" not in serial:
+        return FALLBACK_SESSION_NAME
+    name = re.sub(r"[^\w+=,.@-]+", "-", serial.rsplit("/", 1)[-1], flags=re.ASCII).strip("-")[:64]
+    return name if SESSION_NAME.fullmatch(name) else FALLBACK_SESSION_NAME
+
+
 class ProfileStore:
     """The credentials and config files, read once."""
 
@@ -158,9 +238,18 @@ class ProfileStore:
         self.credentials = read_sections(self.credentials_path)
         self.config = _config_profiles(read_sections(self.config_path))
 
-    @property
-    def _files(self) -> str:
-        return f"{self.credentials_path} or {self.config_path}"
+    def _not_found(self, what: str) -> ProfileError:
+        """'not found in' only the files that exist: a missing ~/.aws/config is not where anything was looked for."""
+        existing = [str(path) for path in (self.credentials_path, self.config_path) if path.is_file()]
+        if existing:
+            return ProfileError(
+                f"{what} not found in {' or '.join(existing)}; run 'mfaenv list' to see usable profiles", reason="not found"
+            )
+        return ProfileError(
+            f"{what} not found: neither {self.credentials_path} nor {self.config_path} exists; "
+            f"create {self.credentials_path} with the long-term keys (see the README)",
+            reason="not found",
+        )
 
     def exists(self, name: str) -> bool:
         return name in self.credentials or name in self.config
@@ -177,12 +266,140 @@ class ProfileStore:
         """Every profile named in either file, in file order, without repeats."""
         return list(dict.fromkeys([*self.credentials, *self.config]))
 
+    def survey(self) -> List[Tuple[str, Union[Chain, ProfileError]]]:
+        """Every profile, in file order, with its chain, or what keeps it from being used."""
+        surveyed: List[Tuple[str, Union[Chain, ProfileError]]] = []
+        for name in self.names():
+            try:
+                surveyed.append((name, self.chain(name)))
+            except ProfileError as error:
+                surveyed.append((name, error))
+        return surveyed
+
+    def is_role(self, name: str) -> bool:
+        return self.lookup(name, "role_arn") is not None
+
+    # -- the chain: roles down to the base ------------------------------------------------------
+
+    def chain(self, name: str, source: Optional[str] = None, serial: Optional[str] = None) -> Chain:
+        """The target resolved: the base's keys and MFA device, then each role in the order it is assumed.
+
+        ``source`` (--source) replaces the target's source_profile; ``serial`` (--serial)
+        is the MFA device of the whole chain.
+        """
+        self._refuse_non_mfa(name, name)
+        if not self.is_role(name):
+            base = self.resolve(name, source=source, serial=serial)
+            return Chain(name=name, base=base, persisted=base.persisted, code_command=base.code_command)
+        role_names: List[str] = []  # the target first
+        current, explicit = name, source
+        while True:
+            configured = explicit or self.lookup(current, "source_profile")
+            explicit = None
+            if not configured:
+                raise ProfileError(
+                    f"profile '{name}': role profile '{current}' has no source_profile; "
+                    f"add source_profile naming the profile with the long-term keys",
+                    reason="a role without source_profile",
+                )
+            role_names.append(current)
+            if configured == current and self.lookup(current, "aws_access_key_id"):
+                break  # a role profile that holds the keys that assume it (botocore allows this)
+            if configured in role_names:
+                loop = " -> ".join([*role_names, configured])
+                raise ProfileError(
+                    f"profile '{name}': source_profile loop ({loop}); "
+                    f"end the chain at a profile with long-term keys",
+                    reason=f"source_profile loop ({loop})",
+                )
+            if not self.exists(configured):
+                raise self._not_found(f"profile '{name}': source profile '{configured}'")
+            self._refuse_non_mfa(name, configured)
+            if not self.is_role(configured):
+                break
+            current = configured
+        base_name = configured
+        base = self._resolve(base_name, target=name, serial=serial or self._role_serial(role_names))
+        roles = tuple(self._role(role, role_names[index + 1:] + [base_name, base.source], base.serial)
+                      for index, role in reversed(list(enumerate(role_names))))
+        return Chain(
+            name=name,
+            base=base,
+            roles=roles,
+            persisted=self.persisted_session(name),
+            code_command=next((self.lookup(role, "mfa_process") for role in role_names
+                               if self.lookup(role, "mfa_process")), base.code_command),
+        )
+
+    def _refuse_non_mfa(self, target: str, name: str) -> None:
+        for key, what in NOT_MFA_PROFILE_KEYS.items():
+            if self.lookup(name, key):
+                raise ProfileError(
+                    f"{_who(target, name)} is {what} ({key}), not an MFA profile; mfaenv needs long-term keys "
+                    f"and an MFA device (use that profile with the AWS CLI or SDK directly)",
+                    reason=f"{what} ({key}), not an MFA profile",
+                )
+
+    def _role_serial(self, role_names: List[str]) -> Optional[str]:
+        """The MFA device named by a role profile, the target's first; None: the base's own."""
+        for role in role_names:
+            serial = self._serial_in_credentials(role) or self.lookup(role, "mfa_serial")
+            if serial:
+                return serial
+        return None
+
+    def _role(self, name: str, beneath: List[str], serial: str) -> Role:
+        arn = self.lookup(name, "role_arn") or ""
+        if not _ROLE_ARN.fullmatch(arn):
+            raise ProfileError(
+                f"profile '{name}': role_arn is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME); fix it in the config file",
+                reason="role_arn is not a role ARN",
+            )
+        session_name = self.lookup(name, "role_session_name")
+        if session_name is not None and not SESSION_NAME.fullmatch(session_name):
+            raise ProfileError(
+                f"profile '{name}': role_session_name must be 2 to 64 letters, digits or +=,.@_- ; fix it in the config file",
+                reason="role_session_name is not valid",
+            )
+        region = next((self.lookup(profile, "region") for profile in [name, *beneath]
+                       if self.lookup(profile, "region")), None)
+        return Role(
+            profile=name,
+            arn=arn,
+            session_name=session_name or default_session_name(serial),
+            external_id=self.lookup(name, "external_id"),
+            duration=self._duration_seconds(name),
+            region=region,
+            call_region=region or self._environment_region(),
+            source=beneath[0],
+        )
+
+    def _duration_seconds(self, name: str) -> Optional[int]:
+        value = self.lookup(name, "duration_seconds")
+        if value is None:
+            return None
+        if not value.isascii() or not value.isdigit() or not ROLE_MIN_DURATION <= int(value) <= ROLE_MAX_DURATION:
+            raise ProfileError(
+                f"profile '{name}': duration_seconds must be whole seconds from {ROLE_MIN_DURATION} to "
+                f"{ROLE_MAX_DURATION}; fix it in the config file",
+                reason="duration_seconds is not valid",
+            )
+        return int(value)
+
+    def _environment_region(self) -> str:
+        return self.environ.get("AWS_REGION") or self.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+    # -- the base: long-term keys and the MFA device ---------------------------------------------
+
     def resolve(self, name: str, source: Optional[str] = None, serial: Optional[str] = None) -> Profile:
+        """A plain (non-role) profile: its long-term keys, MFA device and region."""
+        return self._resolve(name, target=name, source=source, serial=serial)
+
+    def _resolve(self, name: str, target: str, source: Optional[str] = None, serial: Optional[str] = None) -> Profile:
         source_name = self._source_name(name, source)
-        access_key_id, secret_access_key = self._long_term_keys(name, source_name)
-        serial = serial or self._serial(name, source_name)
+        access_key_id, secret_access_key = self._long_term_keys(name, source_name, target)
+        serial = serial or self._serial(name, source_name, target)
         region = self.lookup(name, "region") or self.lookup(source_name, "region")
-        call_region = region or self.environ.get("AWS_REGION") or self.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         return Profile(
             name=name,
             source=source_name,
@@ -190,7 +407,7 @@ class ProfileStore:
             secret_access_key=secret_access_key,
             serial=serial,
             region=region,
-            call_region=call_region,
+            call_region=region or self._environment_region(),
             code_command=self.lookup(name, "mfa_process") or self.lookup(source_name, "mfa_process"),
             persisted=None if source_name == name else self.persisted_session(name),
         )
@@ -198,7 +415,7 @@ class ProfileStore:
     def _source_name(self, name: str, explicit: Optional[str]) -> str:
         if explicit:
             if not self.exists(explicit):
-                raise ProfileError(f"profile '{name}': source profile '{explicit}' not found in {self._files}")
+                raise self._not_found(f"profile '{name}': source profile '{explicit}'")
             return explicit
         configured = self.lookup(name, "source_profile")
         if configured:
@@ -207,32 +424,51 @@ class ProfileStore:
             if name + suffix in self.credentials:
                 return name + suffix
         if not self.exists(name):
-            raise ProfileError(
-                f"profile '{name}' not found in {self._files}; "
-                f"run 'mfaenv list' to see usable profiles"
-            )
+            raise self._not_found(f"profile '{name}'")
         return name
 
-    def _long_term_keys(self, name: str, source: str) -> Tuple[str, str]:
+    def _long_term_keys(self, name: str, source: str, target: str) -> Tuple[str, str]:
+        who = _who(target, name)
         if not self.exists(source):
-            raise ProfileError(f"profile '{name}': source profile '{source}' not found in {self._files}")
+            raise self._not_found(f"{who}: source profile '{source}'")
         key_id = self.lookup(source, "aws_access_key_id")
         secret = self.lookup(source, "aws_secret_access_key")
-        if not key_id or not secret or is_placeholder(key_id) or is_placeholder(secret) \
-                or self.lookup(source, "aws_session_token"):
-            hint = f"add [{name}-default] with aws_access_key_id and aws_secret_access_key to {self.credentials_path}, or pass --source"
-            which = "" if source == name else f" (source '{source}')"
-            raise ProfileError(f"profile '{name}'{which}: no long-term keys; {hint}")
-        return key_id, secret
+        if key_id and secret and not is_placeholder(key_id) and not is_placeholder(secret) \
+                and not self.lookup(source, "aws_session_token"):
+            return key_id, secret
+        keys = "aws_access_key_id and aws_secret_access_key"
+        if source != name:
+            raise ProfileError(
+                f"{who}: source profile '{source}' has no long-term keys; add {keys} to [{source}] in {self.credentials_path}",
+                reason=f"source profile '{source}' has no long-term keys",
+            )
+        section = self.credentials.get(name, {})
+        if any(key in section for key in (*SERIAL_KEYS_IN_CREDENTIALS, "aws_access_key_id", "aws_session_token")):
+            # The team layout: [stage] holds the MFA device and the temporary keys; [stage-default] the permanent ones.
+            raise ProfileError(
+                f"{who}: no long-term keys; add [{name}-default] with {keys} to {self.credentials_path}, or pass --source",
+                reason=f"no long-term keys (no [{name}-default] section)",
+            )
+        raise ProfileError(
+            f"{who}: no long-term keys and no source_profile; add {keys} to [{name}] in {self.credentials_path}, "
+            f"or source_profile naming a profile that has them",
+            reason="no long-term keys and no source_profile",
+        )
 
-    def _serial(self, name: str, source: str) -> str:
-        target = self.credentials.get(name, {})
+    def _serial_in_credentials(self, name: str) -> Optional[str]:
+        section = self.credentials.get(name, {})
         for key in SERIAL_KEYS_IN_CREDENTIALS:
-            if target.get(key) and not is_placeholder(target[key]):
-                return target[key]
-        serial = self.lookup(name, "mfa_serial") or self.lookup(source, "mfa_serial")
+            if section.get(key) and not is_placeholder(section[key]):
+                return section[key]
+        return None
+
+    def _serial(self, name: str, source: str, target: str) -> str:
+        serial = self._serial_in_credentials(name) or self.lookup(name, "mfa_serial") or self.lookup(source, "mfa_serial")
         if not serial:
-            raise ProfileError(f"profile '{name}': no MFA device; add aws_arn_mfa or mfa_serial, or pass --serial")
+            raise ProfileError(
+                f"{_who(target, name)}: no MFA device; add aws_arn_mfa or mfa_serial, or pass --serial",
+                reason="no MFA device (no mfa_serial or aws_arn_mfa)",
+            )
         return serial
 
     def persisted_session(self, name: str) -> Optional[Session]:
@@ -246,6 +482,11 @@ class ProfileStore:
         if any(is_placeholder(value) for value in values):
             return None
         return Session(*values, expires=expires)
+
+
+def _who(target: str, name: str) -> str:
+    """The start of a message about ``name``, reached from the target profile."""
+    return f"profile '{name}'" if name == target else f"profile '{target}': source profile '{name}'"
 
 
 def _config_profiles(sections: Dict[str, Dict[str, str]]) -> Dict[str, Dict[str, str]]:

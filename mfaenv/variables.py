@@ -18,6 +18,8 @@ REUSE_MARGIN_SECONDS = 300
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 EXPIRY_VARIABLES = ("AWS_CREDENTIAL_EXPIRATION", "AWS_SESSION_EXPIRATION")
 MFAENV_VARIABLES = ("MFAENV_PROFILE", "MFAENV_ACCOUNT", "MFAENV_EXPIRES")
+#: Read by botocore and the SDKs for account-based endpoints.
+ACCOUNT_VARIABLE = "AWS_ACCOUNT_ID"
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 #: Read by botocore before AWS_SESSION_TOKEN: a stale one would shadow the new session.
 LEGACY_TOKEN_VARIABLE = "AWS_SECURITY_TOKEN"
@@ -72,20 +74,28 @@ def parse_expiry(text: str) -> int:
 _ARN_ACCOUNT = re.compile(r"^arn:[^:]+:iam::(\d{12}):")
 
 
+def account_from_arn(arn: str) -> Optional[str]:
+    """The 12-digit account of an IAM ARN (an MFA device, a role); None for anything else."""
+    match = _ARN_ACCOUNT.match(arn)
+    return match.group(1) if match else None
+
+
 def account_from_serial(serial: str) -> Optional[str]:
     """The 12-digit account of an MFA device ARN; None for a hardware serial."""
-    match = _ARN_ACCOUNT.match(serial)
-    return match.group(1) if match else None
+    return account_from_arn(serial)
 
 
 def session_exports(
     session: Session,
     profile: str,
-    serial: str,
+    account: Optional[str],
     region: Optional[str],
     environ: Mapping[str, str],
 ) -> Variables:
-    """Everything an export sets and removes, in the order it is printed."""
+    """Everything an export sets and removes, in the order it is printed.
+
+    ``account`` is the session's account: a role's (from role_arn), else the MFA device's.
+    """
     variables: Variables = {
         "AWS_ACCESS_KEY_ID": session.access_key_id,
         "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
@@ -94,8 +104,9 @@ def session_exports(
         "AWS_CREDENTIAL_EXPIRATION": format_expiry(session.expires),
         "AWS_SESSION_EXPIRATION": format_expiry(session.expires),
         "MFAENV_PROFILE": profile,
-        "MFAENV_ACCOUNT": account_from_serial(serial),
+        "MFAENV_ACCOUNT": account,
         "MFAENV_EXPIRES": str(session.expires),
+        ACCOUNT_VARIABLE: account,
     }
     if region is not None:
         variables.update({name: region for name in REGION_VARIABLES})
@@ -107,7 +118,7 @@ def session_exports(
 
 def unset_all(environ: Mapping[str, str]) -> Variables:
     """Everything `mfaenv unset` removes: the region only if mfaenv set it."""
-    names = CREDENTIAL_VARIABLES + (LEGACY_TOKEN_VARIABLE,) + EXPIRY_VARIABLES + MFAENV_VARIABLES
+    names = CREDENTIAL_VARIABLES + (LEGACY_TOKEN_VARIABLE,) + EXPIRY_VARIABLES + MFAENV_VARIABLES + (ACCOUNT_VARIABLE,)
     variables: Variables = {name: None for name in names}
     variables.update(_region_removals(environ))
     return variables

@@ -277,7 +277,7 @@ def test_other_commands_print_and_are_not_evaluated(shell, shell_env):
     assert values(out, "rc") == ["1", "0", "0"], result.stderr
     assert "profile:  stage" in out
     assert re.search(rf"^{FRESH}$", out, re.M)
-    assert re.search(r"^PROFILE\s+SOURCE", out, re.M)
+    assert re.search(r"^PROFILE\s+ROLE\s+SOURCE", out, re.M)
     assert re.search(r"^mfaenv \d", out, re.M)
     assert "--code-command" in out  # the help text
     assert "# mfaenv shell integration for bash" in out

@@ -228,8 +228,17 @@ def test_file_variables_replace_home_dot_aws_and_expand_tilde(tmp_path):
 def test_missing_files_mean_no_profiles(tmp_path):
     store = ProfileStore({"HOME": str(tmp_path / "nowhere")})
     assert store.names() == []
-    with pytest.raises(ProfileError, match="'stage' not found"):
+    with pytest.raises(ProfileError, match="'stage' not found: neither .* nor .* exists"):
         store.resolve("stage")
+
+
+def test_not_found_names_only_the_files_that_exist(tmp_path):
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "credentials").write_text(keys("stage-default"))
+    with pytest.raises(ProfileError) as raised:
+        ProfileStore({"HOME": str(tmp_path)}).resolve("nosuch")
+    assert str(raised.value).startswith(f"profile 'nosuch' not found in {tmp_path / '.aws' / 'credentials'};")
+    assert "config" not in str(raised.value)
 
 
 # -- end to end: which keys sign the call, which region is exported ---------------------------

@@ -223,34 +223,74 @@ def test_persist_of_a_reused_session_writes_it_to_the_file(env, aws_home):
 
 
 def table(stdout: str):
-    """Rows of `mfaenv list` as lists of cells (columns are separated by two or more spaces)."""
-    return [re.split(r" {2,}", line.strip()) for line in stdout.splitlines()]
+    """Rows of `mfaenv list`'s table of usable profiles as lists of cells (columns are two or more spaces apart)."""
+    usable = stdout.split("\n\n")[0] if not stdout.startswith("Not usable:") else ""
+    return [re.split(r" {2,}", line.strip()) for line in usable.splitlines()]
+
+
+def not_usable(stdout: str):
+    """Profile -> what it lacks, from the 'Not usable:' part of `mfaenv list`."""
+    _table, _, rest = stdout.partition("Not usable:\n")
+    return dict(re.split(r" {2,}", line.strip(), maxsplit=1) for line in rest.splitlines())
 
 
 def test_list_shows_usable_profiles_with_source_device_and_no_session(env):
     result = run_mfaenv(["list"], env)
     assert result.returncode == 0, result.stderr
     rows = table(result.stdout)
-    assert rows[0] == ["PROFILE", "SOURCE", "MFA DEVICE", "PERSISTED SESSION"]
+    assert rows[0] == ["PROFILE", "ROLE", "SOURCE", "MFA DEVICE", "PERSISTED SESSION"]
     assert rows[1:] == [
-        ["stage", "stage-default", "arn:aws:iam::111111111111:mfa/jane", "-"],
-        ["prod", "prod-default", "arn:aws:iam::222222222222:mfa/jane", "-"],
+        ["stage", "-", "stage-default", "arn:aws:iam::111111111111:mfa/jane", "-"],
+        ["prod", "-", "prod-default", "arn:aws:iam::222222222222:mfa/jane", "-"],
     ]
+
+
+def test_list_says_what_each_unusable_profile_lacks_in_its_own_words(env, aws_home):
+    config = aws_home / ".aws" / "config"
+    config.write_text(config.read_text() + "\n[profile corp]\nsso_session = corp\nsso_account_id = 111111111111\n"
+                      "[profile nomfa]\nsource_profile = prod-default\n")
+    result = run_mfaenv(["list"], env)
+    assert result.returncode == 0, result.stderr
+    assert not_usable(result.stdout) == {
+        "stage-default": "long-term keys of stage (no MFA device of its own)",
+        "prod-default": "long-term keys of prod (no MFA device of its own)",
+        "default": "no long-term keys and no source_profile",
+        "dev": "no long-term keys and no source_profile",
+        "corp": "an IAM Identity Center (SSO) profile (sso_session), not an MFA profile",
+        "nomfa": "no MFA device (no mfa_serial or aws_arn_mfa)",
+    }
+    assert "-default]" not in result.stdout, "a fix that names a [default-default] section"
+
+
+def test_list_shows_role_profiles_with_their_role_and_source(env, aws_home):
+    config = aws_home / ".aws" / "config"
+    config.write_text(config.read_text() + "\n[profile admin]\nrole_arn = arn:aws:iam::210987654321:role/admin\n"
+                      "source_profile = stage\n")
+    rows = {row[0]: row for row in table(run_mfaenv(["list"], env).stdout)[1:]}
+    assert rows["admin"] == ["admin", "arn:aws:iam::210987654321:role/admin", "stage", "arn:aws:iam::111111111111:mfa/jane", "-"]
+
+
+def test_completion_offers_usable_targets_first(env, aws_home):
+    result = run_mfaenv(["profiles"], env)
+    assert result.returncode == 0, result.stderr
+    names = result.stdout.splitlines()
+    assert names[:2] == ["stage", "prod"]
+    assert sorted(names[2:]) == sorted(["stage-default", "prod-default", "default", "dev"])
 
 
 def test_list_shows_a_persisted_sessions_expiry_and_time_left(env, aws_home):
     expires = persist_session(aws_home, seconds_left=2 * 3600 + 30 * 60 + 30)
     persist_session(aws_home, profile="prod", seconds_left=-60)
     rows = {row[0]: row for row in table(run_mfaenv(["list"], env).stdout)[1:]}
-    assert rows["stage"][3] == f"{format_expiry(expires)} (2h30m left)"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(expired\)", rows["prod"][3])
+    assert rows["stage"][4] == f"{format_expiry(expires)} (2h30m left)"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(expired\)", rows["prod"][4])
 
 
 def test_list_includes_profiles_from_the_config_file_and_source_profile(env, aws_home):
     config = aws_home / ".aws" / "config"
     config.write_text(config.read_text() + "\n[profile ops]\nsource_profile = prod-default\nmfa_serial = arn:aws:iam::999999999999:mfa/ops\n")
     rows = {row[0]: row for row in table(run_mfaenv(["list"], env).stdout)[1:]}
-    assert rows["ops"][1:3] == ["prod-default", "arn:aws:iam::999999999999:mfa/ops"]
+    assert rows["ops"][2:4] == ["prod-default", "arn:aws:iam::999999999999:mfa/ops"]
     # A profile without an MFA device (stage-default itself) or without keys (dev, default) is not usable.
     assert set(rows) == {"stage", "prod", "ops"}
 
@@ -260,7 +300,7 @@ def test_list_with_no_usable_profile_says_so_on_stderr(env, tmp_path):
     empty_home.mkdir()
     result = run_mfaenv(["list"], {**env, "HOME": str(empty_home)})
     assert result.stdout == ""
-    assert "no usable profiles" in result.stderr
+    assert "no profiles" in result.stderr
 
 
 def test_list_refuses_a_malformed_credentials_file(env, aws_home):

@@ -93,6 +93,7 @@ def test_unset_clears_everything_mfaenv_set_but_not_aws_profile(env, shell_name)
     before, after, _ = result.stdout.split("---\n")
     assert "AWS_SESSION_TOKEN=" in before and "AWS_SECURITY_TOKEN" not in before
     assert "MFAENV_REGION=eu-west-1" in before.splitlines()
+    assert "AWS_ACCOUNT_ID=222222222222" in before.splitlines()  # the MFA device's account, for the SDKs
     assert after.splitlines() == ["AWS_PROFILE=prod"]
 
 

@@ -1,0 +1,373 @@
+"""Where a session comes from: this shell, the session cache, the credentials file, or STS.
+
+A profile chain becomes a small stack of providers, each with one method,
+``retrieve()``, that returns a session and where it came from (as aws-vault's
+providers do): the long-term keys at the bottom, GetSessionToken with the MFA
+code on them, then AssumeRole signed with the session beneath for each role.
+Caching is one wrapper around any provider (try the cache, else call the
+wrapped provider and store what it fetched), so no provider knows the cache.
+
+Reuse order for the target, first hit wins: this shell, the cache, the
+persisted section, STS. Beneath the target, each session (the MFA session,
+each role of a chain) is looked for in the cache before STS is asked.
+
+This module imports no botocore: ``mfaenv.sts`` is imported only when a
+provider actually calls STS, so a cache hit costs no AWS library at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field, replace
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+from mfaenv import variables
+from mfaenv.cache import SessionCache, key_digest
+from mfaenv.errors import ProfileError, UsageError
+from mfaenv.profiles import ROLE_MAX_DURATION as ROLE_MAX_SECONDS, Chain, Profile, Role
+from mfaenv.variables import REUSE_MARGIN_SECONDS, Session
+
+#: Where a session came from, as `prepare` reports it.
+SHELL, CACHE, FILE, STS = "shell", "cache", "file", "sts"
+#: Length of the MFA session (GetSessionToken) when nothing else is asked for.
+MFA_SESSION_SECONDS = 43200
+#: Length of a role session when neither duration_seconds nor --duration says.
+ROLE_SESSION_SECONDS = 3600
+#: STS caps AssumeRole signed with temporary credentials (an MFA session, another role) at one hour.
+CHAINED_ROLE_MAX_SECONDS = 3600
+
+Key = Dict[str, str]
+Retrieved = Tuple[Session, str]
+
+
+class Provider:
+    """Gives a session, and where it came from (one of SHELL, CACHE, FILE, STS)."""
+
+    #: What the session depends on: the cache's key. None: never cached (the shell, the file).
+    key: Optional[Key] = None
+
+    def retrieve(self) -> Retrieved:
+        raise NotImplementedError
+
+
+@dataclass
+class MfaSession(Provider):
+    """GetSessionToken with the MFA code, signed with the long-term keys."""
+
+    base: Profile
+    duration: int
+    code: Callable[[], str]
+    environ: Mapping[str, str]
+    key: Key = field(init=False)
+
+    def __post_init__(self):
+        self.key = mfa_key(self.base, self.environ)
+
+    def retrieve(self) -> Retrieved:
+        from mfaenv import sts  # the only path that loads botocore
+
+        return sts.get_session_token(
+            profile=self.base.name,
+            access_key_id=self.base.access_key_id,
+            secret_access_key=self.base.secret_access_key,
+            serial=self.base.serial,
+            code=self.code(),
+            duration=self.duration,
+            region=self.base.call_region,
+            environ=self.environ,
+        ), STS
+
+
+@dataclass
+class AssumedRole(Provider):
+    """AssumeRole signed with the session beneath (it carries the MFA context: no code is sent)."""
+
+    role: Role
+    parent: Provider
+    duration: int
+    environ: Mapping[str, str]
+    key: Key = field(init=False)
+
+    def __post_init__(self):
+        self.key = role_key(self.role, self.parent.key)
+
+    def retrieve(self) -> Retrieved:
+        parent, _origin = self.parent.retrieve()
+        from mfaenv import sts
+
+        return sts.assume_role(
+            profile=self.role.profile,
+            role_arn=self.role.arn,
+            session_name=self.role.session_name,
+            access_key_id=parent.access_key_id,
+            secret_access_key=parent.secret_access_key,
+            session_token=parent.session_token,
+            external_id=self.role.external_id,
+            duration=self.duration,
+            region=self.role.call_region,
+            environ=self.environ,
+        ), STS
+
+
+@dataclass
+class RoleWithCode(Provider):
+    """AssumeRole signed with the long-term keys, with the MFA device and code.
+
+    For a role asked for longer than STS allows from a session (one hour): one
+    code for this role alone, and no GetSessionToken, which would spend it twice.
+    """
+
+    role: Role
+    base: Profile
+    duration: int
+    code: Callable[[], str]
+    environ: Mapping[str, str]
+    key: Key = field(init=False)
+
+    def __post_init__(self):
+        self.key = role_key(self.role, long_term_key(self.base, self.environ))
+
+    def retrieve(self) -> Retrieved:
+        from mfaenv import sts
+
+        return sts.assume_role(
+            profile=self.role.profile,
+            role_arn=self.role.arn,
+            session_name=self.role.session_name,
+            access_key_id=self.base.access_key_id,
+            secret_access_key=self.base.secret_access_key,
+            external_id=self.role.external_id,
+            duration=self.duration,
+            serial=self.base.serial,
+            code=self.code(),
+            region=self.role.call_region,
+            environ=self.environ,
+        ), STS
+
+
+@dataclass
+class Cached(Provider):
+    """Any provider behind the session cache: a cached session first, else the provider's, stored."""
+
+    inner: Provider
+    cache: SessionCache
+    profile: str
+    reuse: bool
+    min_seconds_left: int
+
+    @property
+    def key(self) -> Optional[Key]:
+        return self.inner.key
+
+    def retrieve(self) -> Retrieved:
+        if self.reuse:
+            session = self.cache.get(self.inner.key, self.min_seconds_left)
+            if session is not None:
+                return session, CACHE
+        session, origin = self.inner.retrieve()
+        if origin == STS:  # what came from the cache or the file is stored already
+            self.cache.put(self.inner.key, session, self.profile)
+        return session, origin
+
+
+@dataclass
+class Reused(Provider):
+    """A session already at hand (this shell's, the persisted one) while it has time left, else the inner provider's."""
+
+    session: Optional[Session]
+    origin: str
+    inner: Provider
+    min_seconds_left: int
+
+    @property
+    def key(self) -> Optional[Key]:
+        return self.inner.key
+
+    def retrieve(self) -> Retrieved:
+        if self.session is not None and self.session.seconds_left() > self.min_seconds_left:
+            return self.session, self.origin
+        return self.inner.retrieve()
+
+
+def obtain(
+    chain: Chain,
+    environ: Mapping[str, str],
+    *,
+    code: Optional[str] = None,
+    ask_code: Optional[Callable[[], str]] = None,
+    force: bool = False,
+    duration: Optional[int] = None,
+    min_seconds_left: int = REUSE_MARGIN_SECONDS,
+) -> Retrieved:
+    """The target's session and its origin: this shell, the cache, the credentials file, or STS.
+
+    A code given, or ``force``, fetches every session anew (and stores it in the
+    cache). ``ask_code`` is called only when STS needs a code that was not given,
+    and at most once. ``duration`` (--duration) sets the target session's length:
+    the MFA session's for a plain profile, the last role's for a role profile.
+    """
+    reuse = code is None and not force
+    cache = open_cache(environ)
+
+    def wrap(provider: Provider, target: bool) -> Provider:
+        if target and reuse:
+            provider = Reused(chain.persisted, FILE, provider, min_seconds_left)
+        if cache is not None:
+            provider = Cached(provider, cache, chain.name, reuse, min_seconds_left)
+        return provider
+
+    provider = build(chain, environ, _code_source(code, ask_code), duration, wrap)
+    if reuse:
+        provider = Reused(session_in_shell(chain.name, environ), SHELL, provider, min_seconds_left)
+    return provider.retrieve()
+
+
+def build(
+    chain: Chain,
+    environ: Mapping[str, str],
+    code: Callable[[], str],
+    duration: Optional[int],
+    wrap: Callable[[Provider, bool], Provider] = lambda provider, target: provider,
+) -> Provider:
+    """The chain's providers, bottom up; ``wrap(provider, is_target)`` puts each behind the cache."""
+    if not chain.roles:
+        return wrap(MfaSession(chain.base, duration or MFA_SESSION_SECONDS, code, environ), True)
+    durations = role_durations(chain, duration)
+    last = len(chain.roles) - 1
+    first = chain.roles[0]
+    if durations[0] > CHAINED_ROLE_MAX_SECONDS:
+        provider = RoleWithCode(first, chain.base, durations[0], code, environ)
+    else:
+        mfa = wrap(MfaSession(chain.base, MFA_SESSION_SECONDS, code, environ), False)
+        provider = AssumedRole(first, mfa, durations[0], environ)
+    provider = wrap(provider, last == 0)
+    for index, (role, seconds) in enumerate(zip(chain.roles[1:], durations[1:]), start=1):
+        provider = wrap(AssumedRole(role, provider, seconds, environ), index == last)
+    return provider
+
+
+def role_durations(chain: Chain, duration: Optional[int]) -> List[int]:
+    """Each role's session length: duration_seconds, else one hour; --duration for the target.
+
+    Only the first role can last longer than an hour (assumed with the code, see
+    RoleWithCode): the roles after it are assumed from a role's session, which STS
+    caps at one hour, so a longer wish is refused here, before a code is spent.
+    """
+    durations = [role.duration or ROLE_SESSION_SECONDS for role in chain.roles]
+    if duration is not None:
+        durations[-1] = duration
+    for index, (role, seconds) in enumerate(zip(chain.roles, durations)):
+        if index and seconds > CHAINED_ROLE_MAX_SECONDS:
+            from_option = duration is not None and index == len(durations) - 1
+            error = UsageError if from_option else ProfileError
+            raise error(
+                f"profile '{role.profile}': {'--duration' if from_option else 'duration_seconds'} {seconds} is more "
+                f"than STS allows for a role assumed from another role's session "
+                f"({CHAINED_ROLE_MAX_SECONDS} s, role chaining); ask for {CHAINED_ROLE_MAX_SECONDS} or less"
+            )
+    return durations
+
+
+def cache_keys(chain: Chain, environ: Mapping[str, str] = os.environ) -> List[Key]:
+    """The cache key of every session the chain can use (the MFA session, each role), for `forget`.
+
+    Read off the same stacks `obtain` builds, so the two cannot disagree: with the
+    first role assumed through the MFA session and, as a role asked for more than an
+    hour is, with the code. Forgetting a profile means its next use asks for a code.
+    """
+    keys: List[Key] = []
+    through_mfa = [replace(role, duration=None) for role in chain.roles]
+    variants = [replace(chain, roles=tuple(through_mfa))]
+    if chain.roles:
+        direct = replace(through_mfa[0], duration=ROLE_MAX_SECONDS)
+        variants.append(replace(chain, roles=(direct, *through_mfa[1:])))
+    for variant in variants:
+        provider: Optional[Provider] = build(variant, environ, _no_code, None)
+        stacked: List[Key] = []
+        while provider is not None:
+            stacked.insert(0, provider.key)
+            provider = getattr(provider, "parent", None)
+        keys += [key for key in stacked if key not in keys]
+    return keys
+
+
+# -- what a session depends on: the cache keys -------------------------------------------------------
+
+
+def mfa_key(base: Profile, environ: Mapping[str, str]) -> Key:
+    """An MFA session depends on the long-term keys, the MFA device and where STS answers."""
+    return {"kind": "mfa", **_keys_and_device(base, environ)}
+
+
+def long_term_key(base: Profile, environ: Mapping[str, str]) -> Key:
+    """What a role assumed with the code (no MFA session) depends on, beneath the role itself."""
+    return {"kind": "long-term", **_keys_and_device(base, environ)}
+
+
+def role_key(role: Role, parent: Optional[Key]) -> Key:
+    """A role session depends on the session that assumed it, the role, the session name and external id."""
+    return {
+        "kind": "role",
+        "parent": key_digest(parent or {}),
+        "role_arn": role.arn,
+        "session_name": role.session_name,
+        "external_id": role.external_id or "",
+    }
+
+
+def _keys_and_device(base: Profile, environ: Mapping[str, str]) -> Key:
+    return {
+        "access_key_id": base.access_key_id,
+        # Editing the secret (a rotated key keeps its id only in a typo) must not reuse a session either.
+        "secret": hashlib.sha256(b"mfaenv long-term secret\0" + base.secret_access_key.encode()).hexdigest(),
+        "serial": base.serial,
+        "endpoint": sts_endpoint(base.call_region, environ),
+    }
+
+
+def sts_endpoint(region: str, environ: Mapping[str, str]) -> str:
+    """Where STS answers, as far as a session depends on it.
+
+    A configured endpoint (an emulator, a VPC endpoint) by its URL; otherwise the
+    partition, because a session from any regional endpoint of AWS works in all
+    regions of that partition (the region of the call must not split the cache).
+    """
+    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
+        for variable in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
+            if environ.get(variable):
+                return environ[variable]
+    return "aws-cn" if region.startswith("cn-") else "aws"
+
+
+# -- the pieces around the stack ------------------------------------------------------------------------
+
+
+def open_cache(environ: Mapping[str, str]) -> Optional[SessionCache]:
+    """The session cache, or None when it is off or has no folder."""
+    return SessionCache.open(environ)
+
+
+def session_in_shell(profile: str, environ: Mapping[str, str]) -> Optional[Session]:
+    """The session an earlier export of this profile left in this shell, if any."""
+    if environ.get("MFAENV_PROFILE") != profile:
+        return None
+    return variables.session_from_environment(environ)
+
+
+def _code_source(code: Optional[str], ask: Optional[Callable[[], str]]) -> Callable[[], str]:
+    """The code given, else asked for once, when the first provider needs it."""
+    asked: List[str] = []
+
+    def source() -> str:
+        if code is not None:
+            return code
+        if not asked:
+            asked.append((ask or _no_code)())
+        return asked[0]
+
+    return source
+
+
+def _no_code() -> str:
+    raise AssertionError("an MFA code was needed where none can be asked for")
