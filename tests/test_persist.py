@@ -735,3 +735,409 @@ def test_persist_refuses_exactly_the_files_configparser_refuses(lines, newline):
     new = persist.updated_text(data, "stage", VALUES)  # verified inside against configparser
     after = parse_sections(new.decode().replace("\r\n", "\n").replace("\r", "\n"), Path("credentials"))
     assert after["stage"] == {**before.get("stage", {}), **VALUES}
+
+
+# --- files others share, change or break ------------------------------------------------------------------------
+
+BOB, CAROL, TEAM, USERS = 4000, 4001, 4003, 4002  # uids and gids no account on the machine needs
+
+
+def as_user(uid: int, gid: int, groups: List[int], action) -> int:
+    """Run ``action()`` in a forked child with these ids, as a non-root user would; its exit status.
+
+    The child exits 0 when ``action`` returns, 1 with the exception's text on stderr when it raises.
+    """
+    if not hasattr(os, "fork") or os.geteuid() != 0:
+        pytest.skip("needs root to act as other users")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        status = 1
+        try:
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+            action()
+            status = 0
+        except BaseException as error:  # noqa: B902 - reported to the parent through the status
+            os.write(2, f"{type(error).__name__}: {error}\n".encode())
+        finally:
+            os._exit(status)
+    _pid, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+@pytest.fixture
+def shared_folder() -> Iterator[Path]:
+    """A folder outside pytest's root-only tmp tree, so that other users can reach it."""
+    folder = Path(tempfile.mkdtemp(prefix="mfaenv-shared-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_a_group_shared_file_stays_the_groups(shared_folder):
+    """bob:team 0660 in a team folder, written by carol (in team): the team keeps reading and writing it."""
+    team = shared_folder / "team"
+    team.mkdir()
+    os.chown(team, BOB, TEAM)
+    team.chmod(0o770)  # no setgid bit: the kernel would give carol's files her own group
+    path = team / "credentials"
+    path.write_bytes(SEED)
+    os.chown(path, BOB, TEAM)
+    path.chmod(0o660)
+    assert as_user(CAROL, USERS, [USERS, TEAM], lambda: persist.write_session(path, "stage", VALUES)) == 0
+    info = path.stat()
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (CAROL, TEAM, 0o660)
+    assert section_of(path, "stage")["aws_session_token"] == VALUES["aws_session_token"]
+    # bob, in team, can still write it, and the lock file carol made is one he can take.
+    assert as_user(BOB, TEAM, [TEAM], lambda: persist.write_session(path, "prod", VALUES)) == 0
+    assert section_of(path, "prod") == {**section_of(path, "prod"), **VALUES}
+
+
+def test_a_group_the_writer_is_not_in_is_not_handed_to_her_own_group(shared_folder):
+    """carol owns the file but is not in its group: the group bits would now grant her group, so they go."""
+    home = shared_folder / "carol"
+    home.mkdir()
+    os.chown(home, CAROL, USERS)
+    path = home / "credentials"
+    path.write_bytes(SEED)
+    os.chown(path, CAROL, TEAM)
+    path.chmod(0o640)
+    assert as_user(CAROL, USERS, [USERS], lambda: persist.write_session(path, "stage", VALUES)) == 0
+    info = path.stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (CAROL, 0o600)
+    assert info.st_gid in (TEAM, USERS) and not (info.st_gid == USERS and info.st_mode & 0o070)
+
+
+def test_persist_warns_when_others_can_read_the_file(env, aws_home):
+    path = credentials_of(aws_home)
+    path.chmod(0o644)
+    result = run_mfaenv(["stage", "123456", "--persist"], env)
+    assert result.returncode == 0, result.stderr
+    assert "readable by" in result.stderr and "0644" in result.stderr and f"chmod 600 {path}" in result.stderr
+    assert "ASIA" not in result.stderr and "SECRET" not in result.stderr.upper().replace("SECRET_", "")
+    path.chmod(0o600)
+    quiet = run_mfaenv(["stage", "123456", "--persist", "--force"], env)
+    assert quiet.returncode == 0 and "readable" not in quiet.stderr
+
+
+def test_the_stale_temp_sweep_spares_another_files_temp(tmp_path):
+    """`.credentials.work.<random>.mfaenv-tmp` belongs to the writer of credentials.work, under another lock."""
+    path = tmp_path / "credentials"
+    path.write_bytes(SEED)
+    others = tmp_path / ".credentials.work.k3j4h5g6.mfaenv-tmp", tmp_path / ".credentials-old.abcdefgh.mfaenv-tmp"
+    own_stale = tmp_path / ".credentials.q1w2e3r4.mfaenv-tmp"
+    for leftover in (*others, own_stale):
+        leftover.write_bytes(b"a writer's half-written file")
+    persist.write_session(path, "stage", VALUES)
+    assert all(other.exists() for other in others)
+    assert not own_stale.exists()
+
+
+class AnotherProgram:
+    """Changes the file the moment mfaenv has read it (as `aws configure set` or an editor saving would),
+    by wrapping the editor: each of mfaenv's edits is preceded by one change."""
+
+    def __init__(self, monkeypatch, path: Path, changes: List, times: int = 1):
+        self.path, self.changes, self.times = path, changes, times
+        original = persist.Document.with_values
+
+        def with_values(document, section, values):
+            result = original(document, section, values)
+            if self.times:
+                self.times -= 1
+                self.changes.pop(0)(path)
+            return result
+
+        monkeypatch.setattr(persist.Document, "with_values", with_values)
+
+
+def edit_a_comment_in_place_keeping_size_and_times(path: Path) -> None:
+    """Same inode, same size, same mtime: only the bytes differ."""
+    before = os.stat(path)
+    data = path.read_bytes().replace(b"after running mfaenv --persist", b"after running MFAENV --PERSIST")
+    with open(path, "r+b") as file:
+        file.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
+
+
+def replace_with_new_section(path: Path) -> None:
+    new = path.with_name("edited")
+    new.write_bytes(path.read_bytes() + b"\n[added-meanwhile]\nregion = eu-west-1\n")
+    os.replace(new, path)
+
+
+@pytest.mark.parametrize("change", [edit_a_comment_in_place_keeping_size_and_times, replace_with_new_section])
+def test_a_change_by_another_program_between_read_and_rename_is_kept(tmp_path, monkeypatch, change):
+    path = tmp_path / "credentials"
+    path.write_bytes(SEED)
+    expected = [SEED]
+
+    def record_and_change(path: Path) -> None:
+        change(path)
+        expected[0] = path.read_bytes()
+
+    AnotherProgram(monkeypatch, path, [record_and_change])
+    persist.write_session(path, "stage", VALUES)
+    # The other program's file, with the session applied to it: nothing of either is lost.
+    assert path.read_bytes() == persist.updated_text(expected[0], "stage", VALUES)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["credentials", "credentials.lock"]
+
+
+def test_a_file_that_keeps_changing_is_left_to_the_other_program(tmp_path, monkeypatch):
+    path = tmp_path / "credentials"
+    path.write_bytes(SEED)
+    def add_a_comment(path: Path) -> None:
+        path.write_bytes(path.read_bytes() + b"# one more change\n")
+
+    AnotherProgram(monkeypatch, path, [add_a_comment] * 10, times=10)
+    with pytest.raises(PersistError, match="kept changing"):
+        persist.write_session(path, "stage", VALUES)
+    assert path.read_bytes() == SEED + b"# one more change\n" * 3  # only the other program's changes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["credentials", "credentials.lock"]
+
+
+# --- what cannot be written is known before the MFA code is spent ----------------------------------------------
+
+
+def refused_before_sts(env, aws_home, *mentions: str, runner=None) -> None:
+    """--persist fails with a persist error (exit 3) at a closed STS port, naming ``mentions``; the file is untouched."""
+    path = credentials_of(aws_home)
+    before = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    args = [sys.executable, "-m", "mfaenv", "stage", "123456", "--persist"]
+    result = subprocess.run(
+        runner(args) if runner else args, env=closed_sts(env), capture_output=True, text=True, timeout=60,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    assert result.returncode == 3, result.stderr  # an STS call would have failed with 5
+    assert result.stdout == "" and len(result.stderr.splitlines()) == 1, result.stderr
+    for text in mentions:
+        assert text in result.stderr
+    if before is not None:
+        assert path.read_bytes() == before
+
+
+def test_a_symlinked_lock_file_is_refused_before_sts(env, aws_home, tmp_path):
+    lock = credentials_of(aws_home).with_name("credentials.lock")
+    elsewhere = tmp_path / "elsewhere"
+    lock.symlink_to(elsewhere)
+    refused_before_sts(env, aws_home, str(lock), "symlink")
+    assert not elsewhere.exists()
+
+
+def test_another_users_lock_file_is_refused_before_sts(env, aws_home):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a file another user's")
+    lock = credentials_of(aws_home).with_name("credentials.lock")
+    lock.touch()
+    os.chown(lock, BOB, BOB)
+    refused_before_sts(env, aws_home, str(lock), "another user")
+
+
+def test_a_fifo_as_the_credentials_file_is_refused_before_sts(env, aws_home):
+    path = credentials_of(aws_home)
+    path.unlink()
+    os.mkfifo(path)
+    refused_before_sts(env, aws_home, str(path), "FIFO")
+
+
+def in_private_mounts(script: str):
+    """Run the command after ``script`` in a mount namespace of its own (root, unshare), so no mount leaks."""
+    unshare = shutil.which("unshare")
+    if unshare is None or os.geteuid() != 0 or subprocess.run([unshare, "-m", "true"]).returncode != 0:
+        pytest.skip("needs root and unshare -m to mount")
+    return lambda args: [unshare, "-m", "/bin/sh", "-ec", script + ' && exec "$@"', "sh", *args]
+
+
+def test_a_single_file_bind_mount_is_refused_before_sts(env, aws_home, tmp_path):
+    """`docker run -v ~/.aws/credentials:...` mounts one file: rename cannot replace it (EBUSY)."""
+    outside = tmp_path / "host-credentials"
+    outside.write_bytes(SEED)
+    path = credentials_of(aws_home)
+    runner = in_private_mounts(f"mount --bind '{outside}' '{path}'")
+    refused_before_sts(env, aws_home, str(path), "mount", runner=runner)
+    assert outside.read_bytes() == SEED
+
+
+def test_a_full_filesystem_is_refused_before_sts(env, aws_home):
+    aws = credentials_of(aws_home).parent
+    script = (
+        f"mount -t tmpfs -o size=256k tmpfs '{aws}' && cp '{DATA}/credentials' '{DATA}/config' '{aws}/' "
+        f"&& (dd if=/dev/zero of='{aws}/filler' bs=4k 2>/dev/null || true)"
+    )
+    refused_before_sts(env, aws_home, "free", runner=in_private_mounts(script))
+
+
+# --- signals and the lock under load ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_or_sigint_mid_write_leaves_no_temporary_file_with_the_session(tmp_path, signum):
+    path = tmp_path / "credentials"
+    path.write_bytes(SEED + b"\n[big]\n")
+    rng = random.Random(signum)
+    for _ in range(20):
+        writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+        assert writer.stdout.readline() == "ready\n"
+        time.sleep(rng.uniform(0.05, 0.3))
+        os.kill(writer.pid, signum)
+        assert writer.wait(timeout=60) == -signum  # ended as the signal ends a process
+        writer.stdout.close()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["credentials", "credentials.lock"]
+    assert parse_sections(path.read_text(), path)["big"]["aws_session_token"][0] in "AB"
+
+
+def test_a_writer_waits_for_the_lock_in_the_kernel_instead_of_polling(tmp_path):
+    """Polling missed the short moments the lock was free and starved writers under load."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed")
+    path = tmp_path / "credentials"
+    path.write_bytes(SEED)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'w'); fcntl.flock(f, fcntl.LOCK_EX);"
+                               "print('locked', flush=True); sys.stdin.read()", str(path) + ".lock"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline() == "locked\n"
+    trace = tmp_path / "trace"
+    waiter = subprocess.Popen(
+        [strace, "-f", "-qq", "-e", "trace=flock", "-o", str(trace), sys.executable, "-c",
+         f"from pathlib import Path; from mfaenv import persist; persist.write_session(Path({str(path)!r}), 'stage', {VALUES!r})"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(1.5)  # the waiter is waiting for the lock meanwhile
+    assert waiter.poll() is None
+    holder.communicate("")  # releases the lock
+    assert waiter.wait(timeout=60) == 0, waiter.stderr.read()
+    waiter.stderr.close()
+    calls = [line for line in trace.read_text().splitlines() if "LOCK_EX" in line]
+    assert 1 <= len(calls) <= 2, calls  # one blocking call (strace may print it as unfinished + resumed)
+    assert section_of(path, "stage")["aws_session_token"] == VALUES["aws_session_token"]
+
+
+STRESS_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from mfaenv import persist
+    path, name = Path(sys.argv[1]), sys.argv[2]
+    for turn in range(25):
+        persist.write_session(path, name, {
+            "aws_access_key_id": "ASIA" + name, "aws_secret_access_key": "secret%d" % turn,
+            "aws_session_token": "token%d-" % turn + name * 400, "expiration": "2031-01-01T00:00:00Z",
+        })
+    """
+)
+
+
+def test_24_writers_writing_25_times_each_all_land(tmp_path):
+    path = tmp_path / "credentials"
+    path.write_bytes(SEED)
+    names = [f"w{n:02d}" for n in range(24)]
+    writers = [
+        subprocess.Popen([sys.executable, "-c", STRESS_WRITER, str(path), name], stderr=subprocess.PIPE, text=True)
+        for name in names
+    ]
+    errors = [writer.communicate(timeout=600)[1] for writer in writers]
+    assert [writer.returncode for writer in writers] == [0] * len(names), [e for e in errors if e]
+    sections = parse_sections(path.read_text(), path)
+    for name in names:
+        assert sections[name]["aws_secret_access_key"] == "secret24"
+        assert sections[name]["aws_session_token"] == "token24-" + name * 400
+    assert path.read_bytes().startswith(SEED)
+
+
+# --- forget --persisted: removing what --persist wrote -------------------------------------------------------------
+
+
+def test_removing_a_persisted_session_takes_only_its_lines(tmp_path):
+    path = tmp_path / "credentials"
+    kept = (
+        b"# mine\r\n[stage-default]\r\naws_access_key_id = AKIAEXAMPLESTAGE0001\r\naws_secret_access_key = s\r\n\r\n"
+        b"[stage]\r\n; device\r\naws_arn_mfa = arn:aws:iam::111111111111:mfa/jane\r\n"
+    )
+    session = (
+        b"aws_access_key_id = ASIAEXAMPLESESSION01\r\naws_secret_access_key = x\r\n"
+        b"aws_session_token = first-part\r\n    continued\r\n"
+    )
+    tail = b"region = eu-west-1\r\n# after\r\nExpiration = 2031-01-02T03:04:05Z\r\n\r\n[prod]\r\naws_session_token = other"
+    path.write_bytes(kept + session + tail)
+    assert persist.remove_session(path, "stage") is True
+    assert path.read_bytes() == kept + b"region = eu-west-1\r\n# after\r\n\r\n[prod]\r\naws_session_token = other"
+
+
+def test_removing_the_last_line_keeps_the_missing_final_newline(tmp_path):
+    path = tmp_path / "credentials"
+    path.write_bytes(b"[a]\nx = 1\n\n[stage]\nregion = r\naws_session_token = t\nexpiration = e")
+    assert persist.remove_session(path, "stage") is True
+    assert path.read_bytes() == b"[a]\nx = 1\n\n[stage]\nregion = r"
+
+
+def test_persist_then_remove_leaves_the_seed_without_the_sessions_lines(tmp_path):
+    """Placeholders --persist filled are gone with the session; [prod]'s placeholders and every other line stay."""
+    path = tmp_path / "credentials"
+    path.write_bytes(SEED)
+    persist.write_session(path, "stage", VALUES)
+    assert persist.remove_session(path, "stage") is True
+    removed = [b"aws_access_key_id = <auto-generated>\n", b"aws_secret_access_key = <auto-generated>\n",
+               b"aws_session_token = <auto-generated>\n"]
+    head, stage, tail = SEED.partition(b"[stage]\n")
+    tail_stage, _, prod = tail.partition(b"[prod]")
+    for line in removed:
+        tail_stage = tail_stage.replace(line, b"")
+    assert path.read_bytes() == head + stage + tail_stage + b"[prod]" + prod
+
+
+@pytest.mark.parametrize("content", [
+    SEED,  # placeholders only: no session
+    b"[stage]\nregion = eu-west-1\n",
+    b"[other]\naws_session_token = t\n",
+], ids=["placeholders", "no-session-keys", "no-section"])
+def test_removing_where_there_is_no_session_changes_nothing(tmp_path, content):
+    path = tmp_path / "credentials"
+    path.write_bytes(content)
+    inode = path.stat().st_ino
+    assert persist.remove_session(path, "stage") is False
+    assert path.read_bytes() == content and path.stat().st_ino == inode
+
+
+def test_removing_from_a_missing_file_creates_nothing(tmp_path):
+    assert persist.remove_session(tmp_path / "aws" / "credentials", "stage") is False
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_long_term_keys_are_never_removed(tmp_path):
+    path = tmp_path / "credentials"
+    content = b"[stage]\naws_access_key_id = AKIAEXAMPLE000000001\naws_secret_access_key = s\nexpiration = e\n"
+    path.write_bytes(content)
+    with pytest.raises(PersistError, match="long-term keys"):
+        persist.remove_session(path, "stage")
+    assert path.read_bytes() == content
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(credentials_files(), st.sampled_from(["stage", "prod"]))
+def test_remove_after_persist_changes_only_the_targets_session_keys(generated, target):
+    old, _offsets = encode(*generated)
+    before = parse_sections(old.decode("utf-8-sig"), Path("credentials"))
+    section = before.get(target, {})
+    if real(section.get("aws_access_key_id")) and not real(section.get("aws_session_token")):
+        return  # long-term keys: --persist refuses, tested above
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "credentials"
+        path.write_bytes(old)
+        persist.write_session(path, target, VALUES)
+        persisted = path.read_bytes()
+        assert persist.remove_session(path, target) is True
+        new = path.read_bytes()
+    after = parse_sections(new.decode("utf-8-sig"), path)
+    session_keys = set(persist.SESSION_KEYS)
+    assert after[target] == {k: v for k, v in parse_sections(persisted.decode("utf-8-sig"), path)[target].items()
+                             if k not in session_keys}
+    assert {k: v for k, v in after.items() if k != target} == {k: v for k, v in before.items() if k != target}
