@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
+from mfaenv.display import shown
 from mfaenv.errors import FileFormatError, PersistError
 from mfaenv.profiles import file_kind, is_placeholder, parse_sections, read_sections
 
@@ -783,12 +784,12 @@ def _ended_cleanly_by_signals() -> Iterator[None]:
 
     replaced = {}
     try:
-        for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-            if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
-                replaced[signum] = signal.signal(signum, on_signal)
-    except ValueError:  # not the main thread: signals are not ours to handle
-        pass
-    try:
+        try:
+            for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+                if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
+                    replaced[signum] = signal.signal(signum, on_signal)
+        except ValueError:  # not the main thread: signals are not ours to handle
+            pass
         yield
     except _Terminated as terminated:
         active = False
@@ -888,9 +889,7 @@ def _warn_if_readable_by_others(target: Path, path: Path) -> None:
 
 
 def _warn(message: str) -> None:
-    # Shown to a person: control characters in a path or name are escaped, as in error lines.
-    line = "".join(char if char.isprintable() else repr(char)[1:-1] for char in message)
-    print(f"mfaenv: warning: {line}", file=sys.stderr)
+    print(f"mfaenv: warning: {shown(message)}", file=sys.stderr)
 
 
 def _fsync_folder(folder: Path) -> None:

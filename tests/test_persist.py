@@ -982,12 +982,12 @@ def test_sigterm_or_sigint_mid_write_leaves_no_temporary_file_with_the_session(t
     rng = random.Random(signum)
     for _ in range(20):
         writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, text=True)
+                                  stderr=subprocess.PIPE, text=True)
         assert writer.stdout.readline() == "ready\n"
         time.sleep(rng.uniform(0.05, 0.3))
         os.kill(writer.pid, signum)
-        assert writer.wait(timeout=60) == -signum  # ended as the signal ends a process
-        writer.stdout.close()
+        _out, err = writer.communicate(timeout=60)
+        assert writer.returncode == -signum, err  # ended as the signal ends a process
         assert sorted(p.name for p in tmp_path.iterdir()) == ["credentials", "credentials.lock"]
     assert parse_sections(path.read_text(), path)["big"]["aws_session_token"][0] in "AB"
 
