@@ -75,34 +75,41 @@ def ok(args, environ) -> Dict[str, str]:
 
 
 def test_one_code_then_two_roles_in_separate_processes(roles_env, sts_standin):
+    # Both roles demand MFA in their trust policy: the MFA session carries it.
+    sts_standin.role(ADMIN_ARN, mfa=True).role(READONLY_ARN, mfa=True)
     admin = ok(["admin", "123456"], roles_env)
     assert actions(sts_standin) == ["GetSessionToken", "AssumeRole"]
     mfa_call, role_call = sts_standin.requests
+    mfa_session = sts_standin.issued[0]
     # The code goes to GetSessionToken, signed with the long-term keys...
-    assert mfa_call.signing_key_id == STAGE_KEY and mfa_call.signed_with(STAGE_SECRET)
+    assert mfa_call.signer == "long-term" and mfa_call.signed_with(STAGE_SECRET)
     assert (mfa_call.form["SerialNumber"], mfa_call.form["TokenCode"]) == (STAGE_SERIAL, "123456")
-    # ...and AssumeRole is signed with the MFA session, its token attached, and carries no code.
-    assert role_call.signing_key_id == standin.SESSION_KEY_ID and role_call.signed_with(standin.SESSION_SECRET)
-    assert not role_call.signed_with(STAGE_SECRET)
-    assert role_call.headers.get("X-Amz-Security-Token") == standin.SESSION_TOKEN
+    assert mfa_call.form["DurationSeconds"] == "43200", "the MFA session beneath keeps 12 hours"
+    # ...and AssumeRole is signed with that MFA session, its token attached, and carries no code.
+    assert role_call.signer == "session" and role_call.answered == "ok"
+    assert role_call.signing_key_id == mfa_session.access_key_id and role_call.token == mfa_session.session_token
     assert "TokenCode" not in role_call.form and "SerialNumber" not in role_call.form
     assert (role_call.form["RoleArn"], role_call.form["RoleSessionName"]) == (ADMIN_ARN, "jane")
     assert role_call.form["DurationSeconds"] == "3600"
-    assert mfa_call.form["DurationSeconds"] == "43200", "the MFA session beneath keeps 12 hours"
+    role_session = sts_standin.issued[1]
+    assert admin["AWS_ACCESS_KEY_ID"] == role_session.access_key_id and admin["AWS_SESSION_TOKEN"] == role_session.session_token
     assert (admin["MFAENV_PROFILE"], admin["MFAENV_ACCOUNT"], admin["AWS_ACCOUNT_ID"]) == ("admin", "210987654321", "210987654321")
     assert admin["AWS_REGION"] == "eu-central-1" and role_call.signing_region == "eu-central-1"
+    assert int(admin["MFAENV_EXPIRES"]) == int(role_session.expires)
 
-    # Another role on the same source, in another process, with no code: one AssumeRole call.
+    # Another role on the same source, in another process, with no code: one AssumeRole call,
+    # signed with the same MFA session.
     readonly = ok(["readonly"], roles_env)
     assert actions(sts_standin) == ["GetSessionToken", "AssumeRole", "AssumeRole"]
     third = sts_standin.requests[2]
-    assert third.form["RoleArn"] == READONLY_ARN and third.signed_with(standin.SESSION_SECRET)
-    assert "TokenCode" not in third.form
+    assert third.form["RoleArn"] == READONLY_ARN and third.answered == "ok"
+    assert third.signing_key_id == mfa_session.access_key_id and "TokenCode" not in third.form
     assert readonly["MFAENV_PROFILE"] == "readonly" and readonly["AWS_ACCOUNT_ID"] == "210987654321"
 
     # admin again in a new terminal: its role session comes from the cache, no call at all.
-    ok(["admin"], roles_env)
+    again = ok(["admin"], roles_env)
     assert len(sts_standin.requests) == 3
+    assert again["AWS_SESSION_TOKEN"] == role_session.session_token
 
 
 def test_the_plain_profiles_session_serves_its_roles(roles_env, sts_standin):
@@ -147,14 +154,18 @@ def test_this_shells_role_session_is_reused_before_the_cache(roles_env, sts_stan
 
 
 def test_a_chain_assumes_each_role_in_order_with_its_external_id_and_session_name(roles_env, sts_standin):
+    sts_standin.role(AUDIT_ARN, external_id="audit-7f3c", mfa=True)
     audit = ok(["audit", "123456"], roles_env)
     assert actions(sts_standin) == ["GetSessionToken", "AssumeRole", "AssumeRole"]
     _mfa, first, second = sts_standin.requests
     assert first.form["RoleArn"] == ADMIN_ARN and "ExternalId" not in first.form
     assert first.form["RoleSessionName"] == "jane"
-    assert second.form["RoleArn"] == AUDIT_ARN
+    assert second.form["RoleArn"] == AUDIT_ARN and second.answered == "ok"
     assert (second.form["ExternalId"], second.form["RoleSessionName"]) == ("audit-7f3c", "jane.audit")
-    assert second.headers.get("X-Amz-Security-Token") == standin.SESSION_TOKEN
+    # audit is assumed with admin's session (the second one issued), which it carries MFA from.
+    admin_session = sts_standin.issued[1]
+    assert (second.signing_key_id, second.token) == (admin_session.access_key_id, admin_session.session_token)
+    assert audit["AWS_SESSION_TOKEN"] == sts_standin.issued[2].session_token
     assert (audit["MFAENV_PROFILE"], audit["AWS_ACCOUNT_ID"]) == ("audit", "345678901234")
     # The region is admin's: audit names none, so the profile beneath it speaks.
     assert audit["AWS_REGION"] == "eu-central-1"
@@ -177,11 +188,12 @@ def test_a_role_longer_than_an_hour_is_assumed_with_the_code_and_no_mfa_session(
     add_config(aws_home, f"[profile long]\nrole_arn = {ADMIN_ARN}\nsource_profile = stage\n"
                + ("duration_seconds = 28800\n" if how == "duration_seconds" else ""))
     args = ["long", "123456"] + (["--duration", "28800"] if how == "--duration" else [])
+    sts_standin.role(ADMIN_ARN, mfa=True)
     ok(args, roles_env)
     assert actions(sts_standin) == ["AssumeRole"], "the code must be spent once, on AssumeRole alone"
     call = sts_standin.requests[0]
-    assert call.signing_key_id == STAGE_KEY and call.signed_with(STAGE_SECRET)
-    assert "X-Amz-Security-Token" not in call.headers
+    assert call.signer == "long-term" and call.signed_with(STAGE_SECRET) and call.answered == "ok"
+    assert call.token is None
     assert (call.form["SerialNumber"], call.form["TokenCode"]) == (STAGE_SERIAL, "123456")
     assert call.form["DurationSeconds"] == "28800"
 
@@ -230,15 +242,18 @@ def test_a_wrong_code_fails_before_any_role_is_asked(roles_env, sts_standin):
     assert actions(sts_standin) == ["GetSessionToken"]
 
 
-def test_assume_role_denied_names_the_role_and_the_likely_causes(roles_env, sts_standin):
-    denied = standin.error(403, "AccessDenied", f"User: arn:aws:sts::111111111111:assumed-role is not authorized to perform: sts:AssumeRole on resource: {ADMIN_ARN}")
-    sts_standin.answer(standin.success(), denied)
+def test_assume_role_denied_names_the_role_and_the_likely_causes(roles_env, aws_home, sts_standin):
+    # The trust policy demands an external id the profile does not send.
+    sts_standin.role(ADMIN_ARN, external_id="corp-1234")
     result = run_mfaenv(["admin", "123456"], roles_env)
-    assert_clean_failure(result, STS_REJECTED, [ADMIN_ARN, "trust policy", "external_id"])
-    # The MFA session was good: it is cached, so fixing the trust policy needs no new code.
-    sts_standin.answer(standin.success())
+    assert_clean_failure(result, STS_REJECTED, ["'admin'", ADMIN_ARN, "trust policy", "external_id"])
+    assert [request.answered for request in sts_standin.requests] == ["ok", "AccessDenied"]
+    # The MFA session was good and is cached: once the profile is fixed, no new code is needed.
+    config = aws_home / ".aws" / "config"
+    config.write_text(config.read_text().replace("source_profile = stage\nregion", "source_profile = stage\nexternal_id = corp-1234\nregion"))
     ok(["admin"], roles_env)
     assert actions(sts_standin) == ["GetSessionToken", "AssumeRole", "AssumeRole"]
+    assert sts_standin.requests[-1].answered == "ok"
 
 
 def test_a_chained_role_asked_for_more_than_an_hour_is_refused_before_any_call(roles_env, aws_home, sts_standin):
@@ -250,11 +265,11 @@ def test_a_chained_role_asked_for_more_than_an_hour_is_refused_before_any_call(r
     assert sts_standin.requests == []
 
 
-def test_sts_refusing_the_duration_for_a_role_is_one_clear_line(roles_env, sts_standin):
-    refusal = standin.error(400, "ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
-    sts_standin.answer(standin.success(), refusal)
-    result = run_mfaenv(["admin", "123456", "--duration", "3000"], roles_env)
-    assert_clean_failure(result, STS_REJECTED, [ADMIN_ARN])
+def test_a_role_asked_for_more_than_its_maximum_is_one_clear_line(roles_env, sts_standin):
+    sts_standin.role(ADMIN_ARN, max_duration=3600)
+    result = run_mfaenv(["admin", "123456", "--duration", "7200"], roles_env)
+    assert_clean_failure(result, STS_REJECTED, ["'admin'", ADMIN_ARN])
+    assert [(request.action, request.answered) for request in sts_standin.requests] == [("AssumeRole", "ValidationError")]
 
 
 NOT_MFA = {
