@@ -41,11 +41,19 @@ sys.path.insert(0, str(ROOT / "tests"))
 from emulator import clean_environ, make_aws_home, moto_server  # noqa: E402  (shared with the tests and the demo)
 
 from mfaenv.commands import DEFAULT_DURATION  # noqa: E402
-from mfaenv.profiles import Profile, ProfileStore  # noqa: E402
+from mfaenv.profiles import Chain, Profile, ProfileStore  # noqa: E402
+from mfaenv.sessions import ROLE_SESSION_SECONDS  # noqa: E402
 
 PY = sys.executable
 PROFILE = "stage"
 CODE = "123456"
+#: A role profile on top of stage's keys and MFA device, added to the throwaway config.
+ROLE_PROFILE = "admin"
+ROLE_CONFIG = f"""
+[profile {ROLE_PROFILE}]
+role_arn = arn:aws:iam::210987654321:role/admin
+source_profile = {PROFILE}
+"""
 
 
 @dataclass
@@ -124,6 +132,22 @@ def sts_script(module: str, client: str, call: Profile) -> str:
         f"aws_secret_access_key={call.secret_access_key!r})\n"
         f"r = c.get_session_token(SerialNumber={call.serial!r}, TokenCode={CODE!r}, "
         f"DurationSeconds={DEFAULT_DURATION})['Credentials']\n" + PRINT_EXPORTS
+    )
+
+
+def role_script(chain: Chain) -> str:
+    """A minimal boto3 script doing what `mfaenv admin CODE` does: GetSessionToken, then AssumeRole with that session."""
+    base, role = chain.base, chain.roles[-1]
+    return (
+        "import boto3\n"
+        f"c = boto3.client('sts', region_name={base.call_region!r}, aws_access_key_id={base.access_key_id!r}, "
+        f"aws_secret_access_key={base.secret_access_key!r})\n"
+        f"s = c.get_session_token(SerialNumber={base.serial!r}, TokenCode={CODE!r}, "
+        f"DurationSeconds={DEFAULT_DURATION})['Credentials']\n"
+        f"c = boto3.client('sts', region_name={role.call_region!r}, aws_access_key_id=s['AccessKeyId'], "
+        "aws_secret_access_key=s['SecretAccessKey'], aws_session_token=s['SessionToken'])\n"
+        f"r = c.assume_role(RoleArn={role.arn!r}, RoleSessionName={role.session_name!r}, "
+        f"DurationSeconds={ROLE_SESSION_SECONDS})['Credentials']\n" + PRINT_EXPORTS
     )
 
 
@@ -256,7 +280,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     aws = None if options.quick else aws_cli()
 
     with tempfile.TemporaryDirectory(prefix="mfaenv-bench-") as scratch:
-        env = base_environ(make_aws_home(Path(scratch)))
+        home = make_aws_home(Path(scratch))
+        with open(home / ".aws" / "config", "a") as config:
+            config.write(ROLE_CONFIG)
+        env = base_environ(home)
         pairs: List[Pair] = []
         warnings: List[str] = []
 
@@ -271,6 +298,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 boto3_cmd = Command("boto3 script", [PY, "-c", sts_script("boto3", "boto3.client", call)])
                 fetch = Command(f"mfaenv {PROFILE} {CODE}", [*mfaenv, PROFILE, CODE])
                 pairs.append(Pair(fetch, boto3_cmd, 0.9))
+                # A role: GetSessionToken with the code, then AssumeRole signed with that session
+                # (no cache here: the benchmark's environment has no XDG_RUNTIME_DIR).
+                role_fetch = Command(f"mfaenv {ROLE_PROFILE} {CODE}", [*mfaenv, ROLE_PROFILE, CODE])
+                role_baseline = Command("boto3 script, GetSessionToken + AssumeRole",
+                                        [PY, "-c", role_script(ProfileStore(env).chain(ROLE_PROFILE))])
+                pairs.append(Pair(role_fetch, role_baseline, 0.7))
                 botocore_cmd = Command("botocore-client script", [
                     PY, "-c", sts_script("botocore.session", "botocore.session.get_session().create_client", call)])
                 pairs.append(Pair(botocore_cmd, boto3_cmd, None))
