@@ -8,6 +8,7 @@ that should have made it). The session cache lives in a folder of the test.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Dict, List
 
@@ -110,6 +111,13 @@ def test_one_code_then_two_roles_in_separate_processes(roles_env, sts_standin):
     again = ok(["admin"], roles_env)
     assert len(sts_standin.requests) == 3
     assert again["AWS_SESSION_TOKEN"] == role_session.session_token
+
+
+def test_the_prompt_shows_the_role_profile_and_the_roles_account(roles_env, sts_standin):
+    admin = ok(["admin", "123456"], roles_env)
+    shell = {**roles_env, **{name: value for name, value in admin.items() if value is not None}}
+    result = run_mfaenv(["prompt"], shell)
+    assert re.fullmatch(r"admin 210987654321 (59|58)m\n", result.stdout), result.stdout
 
 
 def test_the_plain_profiles_session_serves_its_roles(roles_env, sts_standin):
