@@ -1,7 +1,8 @@
 """Command-line wiring: which command runs, its arguments, exit codes and the one stderr line.
 
-``main`` serves `mfaenv init SHELL` before Typer is even imported, because the
-rc-file line runs at every new shell. Everything else goes through Typer.
+``main`` serves the hot commands (``HOT_COMMANDS``) before Typer is even
+imported: they run at every new shell, Tab, prompt or AWS SDK start.
+Everything else goes through Typer.
 """
 
 # No `from __future__ import annotations` and no module-level `typing` import
@@ -25,20 +26,61 @@ A lone six-digit argument is a code for $AWS_PROFILE: `mfaenv 123456`.
 """
 
 
+def _hot_init(args: "list[str]") -> "int | None":
+    if len(args) != 1 or args[0].startswith("-"):
+        return None
+    from mfaenv.integration import init_script
+
+    _write(init_script(args[0]))
+    return 0
+
+
+def _hot_profiles(args: "list[str]") -> "int | None":
+    if args:
+        return None
+    from mfaenv.commands import profile_names
+
+    _write(profile_names())
+    return 0
+
+
+def _hot_prompt(args: "list[str]") -> "int | None":
+    if args:
+        return None
+    from mfaenv.prompt import prompt_segment
+
+    segment = prompt_segment(os.environ)
+    _write(segment + "\n" if segment else "")
+    return 0
+
+
+def _hot_credential_process(args: "list[str]") -> "int | None":
+    # Served from the cache it imports no botocore either; a fetch imports only that.
+    if len(args) != 1 or args[0].startswith("-"):
+        return None
+    from mfaenv.tools import credential_process
+
+    _write(credential_process(args[0]))
+    return 0
+
+
+#: Commands served before Typer (~60 ms) is imported, because they run so often:
+#: name -> function of the arguments after the name, returning the exit status, or
+#: None to leave anything but the plain form (--help, options, mistakes) to Typer.
+HOT_COMMANDS = {
+    "init": _hot_init,  # every new shell (the rc-file line)
+    "profiles": _hot_profiles,  # every Tab of shell completion
+    "prompt": _hot_prompt,  # every render of a prompt that can only run a command
+    "credential-process": _hot_credential_process,  # every AWS CLI or SDK start
+}
+
+
 def main(argv: "list[str] | None" = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     try:
-        if len(args) == 2 and args[0] == "init" and not args[1].startswith("-"):
-            from mfaenv.integration import init_script
-
-            _write(init_script(args[1]))
-            status = 0
-        elif args == ["profiles"]:  # runs at every Tab of shell completion: no typer either
-            from mfaenv.commands import profile_names
-
-            _write(profile_names())
-            status = 0
-        else:
+        hot = HOT_COMMANDS.get(args[0]) if args else None
+        status = hot(args[1:]) if hot else None
+        if status is None:
             status = _run_typer(args)
     except MfaenvError as error:
         _fail(str(error), error.exit_code)
@@ -75,8 +117,15 @@ def _run_typer(args: "list[str]") -> int:
         from typer._click import exceptions as click_errors
     except ImportError:
         from click import exceptions as click_errors
+    # `mfaenv exec PROFILE [CODE] [OPTIONS] -- COMMAND...`: everything after the first `--`
+    # is the command, untouched; click would hand its first word to the optional CODE.
+    to_run = None
+    if args[:1] == ["exec"] and "--" in args:
+        args, to_run = args[: args.index("--")], args[args.index("--") + 1 :]
+    elif args[:1] == ["exec"] and not {"-h", "--help"} & set(args):
+        raise UsageError("put the command after '--': mfaenv exec PROFILE [CODE] -- COMMAND [ARG]...")
     try:
-        result = command.main(args, prog_name="mfaenv", standalone_mode=False)
+        result = command.main(args, prog_name="mfaenv", standalone_mode=False, obj=to_run)
     except typer.Abort:
         raise KeyboardInterrupt from None
     except getattr(click_errors, "NoArgsIsHelpError", ()) as error:
@@ -154,6 +203,30 @@ def _build_app():
         """Fetch a session token and print export statements (the default command)."""
         request = commands.GetRequest(profile, code, shell, persist, duration, source, serial, force, code_command)
         _write(commands.get(request))
+
+    @app.command("exec")
+    def exec_(
+        ctx: typer.Context,
+        profile: str = typer.Argument(..., help="Target profile, e.g. stage."),
+        code: Optional[str] = typer.Argument(None, help="Six-digit MFA code; asked on the terminal if needed."),
+        duration: int = typer.Option(commands.DEFAULT_DURATION, "--duration", help="Session length in seconds (900-129600)."),
+        source: Optional[str] = typer.Option(None, "--source", help="Profile holding the long-term keys."),
+        serial: Optional[str] = typer.Option(None, "--serial", help="MFA device ARN."),
+        force: bool = typer.Option(False, "--force", help="Fetch even when a valid session exists."),
+        code_command: Optional[str] = typer.Option(None, "--code-command", help="Command that prints the MFA code."),
+    ):
+        """Run a command with the session in its environment: mfaenv exec PROFILE [CODE] -- COMMAND [ARG]..."""
+        from mfaenv.tools import exec_command
+
+        request = commands.GetRequest(profile, code, None, False, duration, source, serial, force, code_command)
+        exec_command(request, ctx.obj)
+
+    @app.command("credential-process")
+    def credential_process(profile: str = typer.Argument(..., help="Target profile, e.g. stage.")):
+        """Print the session as credential_process JSON (credential_process = mfaenv credential-process stage)."""
+        from mfaenv.tools import credential_process
+
+        _write(credential_process(profile))
 
     @app.command()
     def unset(shell: Optional[str] = typer.Option(None, "--shell", help="bash, zsh, fish or powershell.")):

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from typing import Optional
 
-from mfaenv.errors import CodeInputError, UsageError
+from mfaenv.errors import CodeInputError, NoTerminalError, UsageError
 
 # ASCII only: \d alone also matches other scripts' digits, which STS would reject.
 CODE_PATTERN = re.compile(r"\d{6}", re.ASCII)  # use fullmatch: `$` would allow a final newline
@@ -69,7 +69,7 @@ def code_from_terminal(profile: str, serial: str) -> str:
                 out.flush()
                 answer = inp.readline()
     except OSError:
-        raise CodeInputError(
+        raise NoTerminalError(
             f"profile '{profile}': no terminal to ask for the MFA code; "
             f"pass the code as an argument or set --code-command"
         ) from None

@@ -64,3 +64,19 @@ class CodeInputError(MfaenvError):
     """No MFA code could be read: no terminal, or the code command failed."""
 
     exit_code = 6
+
+
+class NoTerminalError(CodeInputError):
+    """No terminal to ask for the MFA code on (cron, CI, an SDK's credential_process)."""
+
+
+class CommandNotExecutableError(MfaenvError):
+    """`exec`: the command exists but cannot be run (the shell's exit status 126)."""
+
+    exit_code = 126
+
+
+class CommandNotFoundError(MfaenvError):
+    """`exec`: no such command (the shell's exit status 127)."""
+
+    exit_code = 127

@@ -29,6 +29,8 @@ session, as STS does:
   must send SerialNumber/TokenCode, a session must have been obtained with MFA;
   a role session has MFA when its signer had it or it sent a code) and cap the
   duration (default 43200 s). Roles not set up accept everything.
+GetCallerIdentity, which real clients (boto3, the AWS CLI, the JavaScript SDK) call
+to prove their credentials, is answered for whoever signed, apart from the script.
 The first session issued is ``SESSION_KEY_ID``/``SESSION_SECRET``/``SESSION_TOKEN``;
 ``issued`` lists them all (``Issued``: key id, secret, token, expiry, action,
 role, mfa, parent key id).
@@ -169,20 +171,24 @@ class Request:
         lower = {name.lower(): value for name, value in self.headers.items()}
         return lower.get("x-amz-security-token")
 
+    def header(self, name: str) -> str:
+        """A header's value, whatever its case (the JavaScript SDK sends `authorization`); '' if absent."""
+        return next((value for key, value in self.headers.items() if key.lower() == name.lower()), "")
+
     @property
     def signing_key_id(self) -> Optional[str]:
         """The access key id in the SigV4 credential scope."""
-        match = _CREDENTIAL.search(self.headers.get("Authorization", ""))
+        match = _CREDENTIAL.search(self.header("Authorization"))
         return match.group(1) if match else None
 
     @property
     def signing_region(self) -> Optional[str]:
-        match = _CREDENTIAL.search(self.headers.get("Authorization", ""))
+        match = _CREDENTIAL.search(self.header("Authorization"))
         return match.group(3) if match else None
 
     def signed_with(self, secret_access_key: str) -> bool:
         """Whether the SigV4 signature was made with this secret key (checked the way STS does)."""
-        authorization = self.headers.get("Authorization", "")
+        authorization = self.header("Authorization")
         credential = _CREDENTIAL.search(authorization)
         signed = re.search(r"SignedHeaders=([^,\s]+)", authorization)
         signature = re.search(r"Signature=([0-9a-f]{64})", authorization)
@@ -356,6 +362,8 @@ class StsStandIn:
                 request.signer = "session" if isinstance(signer, Issued) else "long-term"
             else:
                 signer = "long-term"
+        if request.action == "GetCallerIdentity":  # not one of the scripted answers
+            return Response(200, _caller_identity_body(request.signing_key_id or "", signer))
         response = self._next()
         if not response.issue:
             return response
@@ -400,6 +408,20 @@ class StsStandIn:
 def _account(arn: Optional[str]) -> str:
     parts = (arn or "").split(":")
     return parts[4] if len(parts) > 4 else ""
+
+
+def _caller_identity_body(key_id: str, signer: Union[Issued, str]) -> str:
+    role_arn = signer.role_arn if isinstance(signer, Issued) else None
+    account = _account(role_arn) or "111111111111"
+    return (
+        f'<GetCallerIdentityResponse xmlns="{NAMESPACE}">\n'
+        f"  <GetCallerIdentityResult>\n"
+        f"    <Arn>arn:aws:sts::{account}:federated-user/standin</Arn>\n"
+        f"    <UserId>{key_id}</UserId>\n    <Account>{account}</Account>\n"
+        f"  </GetCallerIdentityResult>\n"
+        f"  <ResponseMetadata>\n    <RequestId>{uuid.uuid4()}</RequestId>\n  </ResponseMetadata>\n"
+        f"</GetCallerIdentityResponse>\n"
+    )
 
 
 def _success_body(issued: Issued) -> str:

@@ -1,8 +1,10 @@
 """What each command imports, read from `python -X importtime` (SPEC "Speed").
 
-Commands that make no AWS call never load boto3 or botocore; `init` (run by
-every new shell) and `profiles` (every Tab of completion) load neither typer,
-click nor rich; the fetch loads only
+Commands that make no AWS call never load boto3 or botocore; the hot commands
+(cli.HOT_COMMANDS: `init` at every new shell, `profiles` at every Tab, `prompt`
+at every render of a prompt that runs a command, `credential-process` served
+without a fetch at every AWS CLI or SDK start) load neither typer, click nor
+rich; the fetch loads only
 botocore's signer and HTTP session, never a client or boto3. The module
 names come from the stderr of a real subprocess, and each test also asserts
 that modules it *expects* are in the list, so a parsing slip cannot make a
@@ -90,11 +92,30 @@ def test_profile_completion_loads_no_cli_framework_and_no_aws_sdk(session_env):
     assert loaded(modules, AWS_SDK) == []
 
 
+def test_prompt_loads_no_cli_framework_and_no_aws_sdk(session_env):
+    """`mfaenv prompt` runs at every render of a prompt that can only run a command."""
+    modules, result = imported_modules(["prompt"], session_env)
+    assert result.returncode == 0, stderr_without_importtime(result)
+    assert result.stdout.startswith("stage 111111111111 ")
+    assert "mfaenv.prompt" in modules
+    assert loaded(modules, CLI_FRAMEWORKS) == []
+    assert loaded(modules, AWS_SDK) == []
+
+
+def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sdk(session_env):
+    """It runs at every AWS CLI or SDK start; only a fetch may load botocore (and then only its signer)."""
+    modules, result = imported_modules(["credential-process", "stage"], session_env)
+    assert result.returncode == 0, stderr_without_importtime(result)
+    assert '"AccessKeyId": "ASIAEXAMPLE000000001"' in result.stdout, "the session was not handed out"
+    assert "mfaenv.tools" in modules
+    assert loaded(modules, CLI_FRAMEWORKS) == []
+    assert loaded(modules, AWS_SDK) == []
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [
         pytest.param(["unset"], "AWS_SESSION_TOKEN", id="unset"),
-        pytest.param(["prompt"], "stage 111111111111", id="prompt"),
         pytest.param(["status"], "profile:  stage", id="status"),
         pytest.param(["--help"], "Usage", id="--help"),
         pytest.param(["--version"], "mfaenv ", id="--version"),

@@ -1,0 +1,108 @@
+"""Sessions for tools that are not a shell: `mfaenv exec` and `mfaenv credential-process`.
+
+Both start where `get` does (``commands.prepare``: profile chain -> session ->
+variables) and end elsewhere: `exec` turns the variables into a program's
+environment and becomes that program; `credential-process` prints them as the
+JSON that botocore's ``ProcessProvider`` and the other SDKs read.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Dict, Mapping, NoReturn, Optional, Sequence
+
+from mfaenv import commands, variables
+from mfaenv.errors import CommandNotExecutableError, CommandNotFoundError, NoTerminalError, UsageError
+
+#: botocore refreshes process credentials inside the last 15 minutes (its advisory
+#: window; the JavaScript SDK's is 5): a session handed out with less would make every
+#: credential access re-run `mfaenv credential-process`, so it must have more.
+CREDENTIAL_PROCESS_MIN_SECONDS = 15 * 60
+#: Removed from exec's child: the child's credentials are the ones in its environment.
+#: With AWS_PROFILE still set the JavaScript SDK skips environment keys for that
+#: profile's own (and warns); botocore and the AWS CLI take the environment keys.
+#: Without it, every SDK uses the session (README, "mfaenv exec").
+PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+
+
+def child_environment(environ: Mapping[str, str], exports: variables.Variables) -> Dict[str, str]:
+    """``environ`` as an export would leave it (``None`` removes), without the profile variables."""
+    child = {name: value for name, value in environ.items() if name not in PROFILE_VARIABLES}
+    for name, value in exports.items():
+        if value is None:
+            child.pop(name, None)
+        else:
+            child[name] = value
+    return child
+
+
+def exec_command(request: commands.GetRequest, command: Sequence[str], environ: Mapping[str, str] = os.environ) -> NoReturn:
+    """Replace this process with ``command``, the profile's session in its environment."""
+    if not command:
+        raise UsageError(f"no command to run; put it after '--': mfaenv exec {request.profile} -- aws sts get-caller-identity")
+    # A missing command fails before any STS call, so no MFA code is spent on it.
+    if _find_program(command[0], environ) is None:
+        raise CommandNotFoundError(f"exec: command not found: {command[0]}")
+    prepared = commands.prepare(request, environ)
+    run_in_place(command, child_environment(environ, prepared.variables))
+
+
+def _find_program(program: str, environ: Mapping[str, str]) -> Optional[str]:
+    """Where execvpe will find ``program``: a path as given, else a search of PATH."""
+    if os.sep in program:
+        return program if os.path.exists(program) else None
+    import shutil
+
+    return shutil.which(program, mode=os.F_OK, path=environ.get("PATH", os.defpath))
+
+
+def run_in_place(command: Sequence[str], env: Mapping[str, str]) -> NoReturn:
+    """os.execvpe: same pid, so the command's exit status, signals and terminal are its own."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    # Python ignores SIGPIPE (and SIGXFSZ) and an ignored signal stays ignored across exec:
+    # `mfaenv exec stage -- yes | head -1` must end as plain `yes | head -1` does.
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    program = command[0]
+    try:
+        os.execvpe(program, list(command), dict(env))
+    except FileNotFoundError:
+        raise CommandNotFoundError(f"exec: command not found: {program}") from None
+    except PermissionError:
+        raise CommandNotExecutableError(f"exec: permission denied: {program}") from None
+    except OSError as error:
+        raise CommandNotExecutableError(f"exec: cannot run {program}: {error.strerror}") from None
+
+
+def credential_process(profile: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The `credential_process` JSON of the profile's session, with more than 15 minutes left."""
+    request = commands.GetRequest(profile)
+    try:
+        prepared = commands.prepare(request, environ, min_seconds_left=CREDENTIAL_PROCESS_MIN_SECONDS)
+    except NoTerminalError:
+        # The usual case for an SDK started by an IDE, a CI job or a daemon.
+        raise NoTerminalError(
+            f"profile '{profile}': no terminal to ask for the MFA code (credential_process); "
+            f"run 'mfaenv {profile}' in a terminal first, or set mfa_process in the profile"
+        ) from None
+    return credential_process_json(prepared.session, prepared.variables.get("MFAENV_ACCOUNT"))
+
+
+def credential_process_json(session: variables.Session, account: Optional[str]) -> str:
+    """Version 1 of the format, ``Expiration`` in UTC with ``Z`` (botocore fails on a naive time)."""
+    import json
+
+    document = {
+        "Version": 1,
+        "AccessKeyId": session.access_key_id,
+        "SecretAccessKey": session.secret_access_key,
+        "SessionToken": session.session_token,
+        "Expiration": variables.format_expiry(session.expires),
+    }
+    if account:
+        document["AccountId"] = account
+    return json.dumps(document) + "\n"
