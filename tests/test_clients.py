@@ -79,15 +79,14 @@ def run(argv: List[str], environ: Dict[str, str]) -> subprocess.CompletedProcess
 
 def assert_signed_with_the_session(standin, fetches: int = 1) -> None:
     """Every client call signed with the stand-in's session; mfaenv fetched it ``fetches`` times, with the long-term keys."""
-    sessions = [r for r in standin.requests if r.form.get("Action") == "GetSessionToken"]
-    calls = [r for r in standin.requests if r.form.get("Action") == "GetCallerIdentity"]
+    sessions, calls = standin.calls("GetSessionToken"), standin.calls("GetCallerIdentity")
     assert len(sessions) == fetches, f"{len(sessions)} GetSessionToken calls, expected {fetches}"
     assert all(r.signing_key_id == LONG_TERM_KEY for r in sessions)
     assert calls, "the client made no call"
     for call in calls:
-        assert call.signing_key_id == SESSION_KEY_ID
+        assert (call.signing_key_id, call.signer, call.answered) == (SESSION_KEY_ID, "session", "ok")
         assert call.signed_with(SESSION_SECRET), "signed with another secret than the session's"
-        assert call.header("X-Amz-Security-Token") == SESSION_TOKEN
+        assert call.token == SESSION_TOKEN
 
 
 # --- a credential_process profile ------------------------------------------------------------------------
