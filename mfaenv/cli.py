@@ -209,7 +209,7 @@ def _build_app():
         ctx: typer.Context,
         profile: str = typer.Argument(..., help="Target profile, e.g. stage."),
         code: Optional[str] = typer.Argument(None, help="Six-digit MFA code; asked on the terminal if needed."),
-        duration: int = typer.Option(commands.DEFAULT_DURATION, "--duration", help="Session length in seconds (900-129600)."),
+        duration: Optional[int] = typer.Option(None, "--duration", help="Session length in seconds, as for get."),
         source: Optional[str] = typer.Option(None, "--source", help="Profile holding the long-term keys."),
         serial: Optional[str] = typer.Option(None, "--serial", help="MFA device ARN."),
         force: bool = typer.Option(False, "--force", help="Fetch even when a valid session exists."),

@@ -23,7 +23,7 @@ from typing import Dict, List
 
 import pytest
 
-from conftest import IN_CI, run_shell
+from conftest import IN_CI, run_mfaenv, run_shell
 from sts_standin import SESSION_KEY_ID, SESSION_SECRET, SESSION_TOKEN
 from test_codeinput import add_to_config, run_on_terminal
 from mfaenv.variables import parse_expiry
@@ -179,3 +179,54 @@ def test_javascript_sdk_under_exec_uses_the_session_even_with_aws_profile_set(cl
     assert beside.returncode == 0, beside.stderr
     assert json.loads(beside.stdout)["AccessKeyId"] == "AKIAEXAMPLEPROD00001", (
         "the SDK no longer prefers AWS_PROFILE over environment keys: revisit exec's decision")
+
+
+# --- from the session cache: one code, every tool ------------------------------------------------------------
+
+
+ROLE_PROFILES = """
+[profile admin]
+role_arn = arn:aws:iam::210987654321:role/admin
+source_profile = stage
+region = us-east-1
+
+[profile admin-cp]
+credential_process = {mfaenv} credential-process admin
+region = us-east-1
+"""
+
+
+def test_after_one_code_every_client_signs_with_the_cached_session_and_sts_is_not_called_again(
+    client_env, sts_standin, aws_cli, node_sdk
+):
+    first = run_mfaenv(["stage", "123456"], client_env)
+    assert first.returncode == 0, first.stderr
+    # No code command and no terminal from here on: only the cache can serve them.
+    outputs = [
+        run([sys.executable, "-c", BOTO3_WHO_AM_I], client_env),
+        run([aws_cli, "sts", "get-caller-identity", "--profile", "cp", "--output", "json"], client_env),
+        run(node_sdk, {**client_env, "AWS_PROFILE": "cp"}),
+        run([sys.executable, "-m", "mfaenv", "exec", "stage", "--",
+             aws_cli, "sts", "get-caller-identity", "--output", "json"], client_env),
+        run([sys.executable, "-m", "mfaenv", "exec", "stage", "--", *node_sdk], client_env),
+    ]
+    for result in outputs:
+        assert result.returncode == 0, result.stderr
+        assert SESSION_KEY_ID in result.stdout
+    assert len(sts_standin.calls("GetCallerIdentity")) == len(outputs)
+    assert_signed_with_the_session(sts_standin, fetches=1)
+
+
+def test_a_role_profile_through_credential_process_uses_the_cached_mfa_session(client_env, sts_standin, aws_home, aws_cli):
+    add_to_config(aws_home, ROLE_PROFILES.format(mfaenv=MFAENV))
+    assert run_mfaenv(["stage", "123456"], client_env).returncode == 0
+    result = run([aws_cli, "sts", "get-caller-identity", "--profile", "admin-cp", "--output", "json"], client_env)
+    assert result.returncode == 0, result.stderr
+    (role,) = sts_standin.issued[1:]
+    identity = json.loads(result.stdout)
+    assert (identity["UserId"], identity["Account"]) == (role.access_key_id, "210987654321")
+    assert [r.action for r in sts_standin.requests] == ["GetSessionToken", "AssumeRole", "GetCallerIdentity"]
+    assume = sts_standin.calls("AssumeRole")[0]
+    assert assume.signing_key_id == SESSION_KEY_ID and "TokenCode" not in assume.form, "the role needed a second code"
+    call = sts_standin.calls("GetCallerIdentity")[0]
+    assert call.signer == "session" and call.signed_with(role.secret_access_key) and call.token == role.session_token

@@ -102,8 +102,20 @@ def test_prompt_loads_no_cli_framework_and_no_aws_sdk(session_env):
     assert loaded(modules, AWS_SDK) == []
 
 
-def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sdk(session_env):
+@pytest.mark.parametrize("served_from", ["cache", "shell"])
+def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sdk(served_from, session_env, tmp_path):
     """It runs at every AWS CLI or SDK start; only a fetch may load botocore (and then only its signer)."""
+    if served_from == "cache":
+        from mfaenv.cache import SessionCache
+        from mfaenv.profiles import ProfileStore
+        from mfaenv.sessions import mfa_key
+        from mfaenv.variables import Session, session_from_environment
+
+        session = session_from_environment(session_env)  # moved from this shell into the cache
+        session_env = {k: v for k, v in session_env.items() if not k.startswith(("AWS_", "MFAENV_"))}
+        session_env["MFAENV_CACHE_DIR"] = str(tmp_path / "cache")
+        base = ProfileStore(session_env).chain("stage").base
+        SessionCache.open(session_env).put(mfa_key(base, session_env), session, "stage")
     modules, result = imported_modules(["credential-process", "stage"], session_env)
     assert result.returncode == 0, stderr_without_importtime(result)
     assert '"AccessKeyId": "ASIAEXAMPLE000000001"' in result.stdout, "the session was not handed out"

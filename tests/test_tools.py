@@ -23,9 +23,26 @@ from conftest import exported, run_mfaenv, run_shell
 from sts_standin import SESSION_KEY_ID, SESSION_SECRET, SESSION_TOKEN
 from test_codeinput import add_to_config
 from test_reuse import PERSISTED_KEY, persist_session, shell_session
-from mfaenv.variables import parse_expiry
+from mfaenv.cache import SessionCache
+from mfaenv.profiles import ProfileStore
+from mfaenv.sessions import mfa_key
+from mfaenv.variables import Session, parse_expiry
 
 CODE_COMMAND = "echo 123456"
+CACHED_KEY = "ASIACACHEDSESSION001"
+
+
+def cache_session(environ: Dict[str, str], seconds_left: int) -> None:
+    """Put a session for stage into the session cache, as an earlier `mfaenv stage CODE` would."""
+    base = ProfileStore(environ).chain("stage").base
+    session = Session(CACHED_KEY, "cached/SECRET", "cached-token", int(time.time()) + seconds_left)
+    SessionCache.open(environ).put(mfa_key(base, environ), session, "stage")
+
+
+@pytest.fixture
+def cache_env(standin_env, tmp_path) -> Dict[str, str]:
+    """The stand-in's HOME with a session cache of its own."""
+    return {**standin_env, "MFAENV_CACHE_DIR": str(tmp_path / "cache")}
 
 
 def actions(standin) -> List[str]:
@@ -184,6 +201,35 @@ def test_credential_process_hands_out_a_session_only_with_more_than_15_minutes(
     reused = run_mfaenv(["stage"], {**standin_env, "MFAENV_QUIET": "1"})  # no code command: reuse or fail
     assert reused.returncode == 0, reused.stderr
     assert exported(reused.stdout)["AWS_ACCESS_KEY_ID"] == PERSISTED_KEY
+    assert sts_standin.requests == []
+
+
+@pytest.mark.parametrize("minutes_left, handed_out", [(15, False), (16, True)])
+def test_a_cached_15_minute_session_is_not_handed_to_an_sdk_yet_get_reuses_it(
+    minutes_left, handed_out, cache_env, sts_standin
+):
+    cache_session(cache_env, minutes_left * 60)
+    result = run_mfaenv(["credential-process", "stage"], {**cache_env, "MFAENV_CODE_COMMAND": CODE_COMMAND})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["AccessKeyId"] == (CACHED_KEY if handed_out else SESSION_KEY_ID)
+    assert actions(sts_standin) == ([] if handed_out else ["GetSessionToken"])
+    if handed_out:
+        return
+    # The fetched session replaced the cached one: the next SDK start is served without STS.
+    sts_standin.requests.clear()
+    again = run_mfaenv(["credential-process", "stage"], cache_env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["AccessKeyId"] == SESSION_KEY_ID and sts_standin.requests == []
+
+
+def test_get_and_exec_reuse_a_cached_15_minute_session(cache_env, sts_standin):
+    cache_session(cache_env, 15 * 60)
+    reused = run_mfaenv(["stage"], {**cache_env, "MFAENV_QUIET": "1"})
+    assert reused.returncode == 0, reused.stderr
+    assert exported(reused.stdout)["AWS_ACCESS_KEY_ID"] == CACHED_KEY
+    ran = run_mfaenv(["exec", "stage", "--", "printenv", "AWS_ACCESS_KEY_ID"], cache_env)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == CACHED_KEY + "\n"
     assert sts_standin.requests == []
 
 
