@@ -319,7 +319,7 @@ def role_key(role: Role, parent: Optional[Key]) -> Key:
 def _keys_and_device(base: Profile, environ: Mapping[str, str]) -> Key:
     return {
         "access_key_id": base.access_key_id,
-        # Editing the secret (a rotated key keeps its id only in a typo) must not reuse a session either.
+        # A secret edited under the same key id must not reuse a session either; a digest, never the secret.
         "secret": hashlib.sha256(b"mfaenv long-term secret\0" + base.secret_access_key.encode()).hexdigest(),
         "serial": base.serial,
         "endpoint": sts_endpoint(base.call_region, environ),
@@ -337,7 +337,9 @@ def sts_endpoint(region: str, environ: Mapping[str, str]) -> str:
         for variable in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
             if environ.get(variable):
                 return environ[variable]
-    return "aws-cn" if region.startswith("cn-") else "aws"
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
 
 # -- the pieces around the stack ------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_the_prompt_shows_the_role_profile_and_the_roles_account(roles_env, sts_
     admin = ok(["admin", "123456"], roles_env)
     shell = {**roles_env, **{name: value for name, value in admin.items() if value is not None}}
     result = run_mfaenv(["prompt"], shell)
-    assert re.fullmatch(r"admin 210987654321 (59|58)m\n", result.stdout), result.stdout
+    assert re.fullmatch(r"admin 210987654321 (1h00m|59m|58m)\n", result.stdout), result.stdout
 
 
 def test_the_plain_profiles_session_serves_its_roles(roles_env, sts_standin):
@@ -431,3 +431,15 @@ def test_cache_keys_follow_what_each_session_depends_on(tmp_path):
     ]:
         other = cache_keys(make_store(tmp_path, credentials, other_config).chain("admin"), other_environ)
         assert other[1] != through_mfa
+
+
+def test_the_region_of_the_call_does_not_split_the_cache_but_the_partition_does(tmp_path):
+    config = f"[profile admin]\nrole_arn = {ADMIN_ARN}\nsource_profile = jane\n"
+    make_store(tmp_path, JANE, config)
+    files = {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"), "AWS_CONFIG_FILE": str(tmp_path / "config")}
+    keys = {}
+    for region in ("us-west-2", "eu-west-1", "cn-north-1", "us-gov-west-1"):
+        environ = {**files, "AWS_REGION": region}
+        keys[region] = cache_keys(ProfileStore(environ).chain("admin"), environ)[0]
+    assert keys["us-west-2"] == keys["eu-west-1"]
+    assert len({keys[region]["endpoint"] for region in ("us-west-2", "cn-north-1", "us-gov-west-1")}) == 3
