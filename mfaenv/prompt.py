@@ -11,7 +11,7 @@ from typing import Mapping, Optional
 
 from mfaenv.display import shown
 from mfaenv.errors import NoSessionError
-from mfaenv.variables import expires_from_environment, format_expiry
+from mfaenv.variables import expires_from_environment, format_expiry, missing_credentials
 
 
 def time_left(seconds: int) -> str:
@@ -22,23 +22,28 @@ def time_left(seconds: int) -> str:
 
 
 def prompt_segment(environ: Mapping[str, str], now: Optional[float] = None) -> str:
-    """``stage 123456789012 11h59m``, ``expired``, or '' without a session."""
+    """``stage 123456789012 11h59m``, ``stage expired``, or '' without a session."""
     expires = expires_from_environment(environ)
     if expires is None:
         return ""
     left = expires - int(time.time() if now is None else now)
     if left <= 0:
-        return "expired"
+        return shown(f"{environ['MFAENV_PROFILE']} expired")
     parts = [environ["MFAENV_PROFILE"], environ.get("MFAENV_ACCOUNT", ""), time_left(left)]
     return " ".join(shown(part) for part in parts if part)
 
 
 def status_report(environ: Mapping[str, str], now: Optional[float] = None) -> str:
-    """Human-readable state of this shell's session; NoSessionError if none or expired."""
+    """Human-readable state of this shell's session; NoSessionError if none, gone or expired."""
     expires = expires_from_environment(environ)
+    profile = environ.get("MFAENV_PROFILE")
     if expires is None:
+        missing = missing_credentials(environ)
+        if profile and environ.get("MFAENV_EXPIRES") and missing:
+            raise NoSessionError(
+                f"the session for '{profile}' is no longer in this shell ({', '.join(missing)} not set); run 'mfaenv {profile}'"
+            )
         raise NoSessionError("no mfaenv session in this shell; run 'mfaenv PROFILE CODE'")
-    profile = environ["MFAENV_PROFILE"]
     left = expires - int(time.time() if now is None else now)
     if left <= 0:
         raise NoSessionError(f"the session for '{profile}' expired at {format_expiry(expires)}; run 'mfaenv {profile}'")

@@ -50,7 +50,12 @@ def _check_value(name: str, value: str) -> None:
 
 
 class Posix(Dialect):
-    """sh, bash and zsh: single quotes, where only ``'`` needs care."""
+    """sh, bash and zsh: single quotes, where only ``'`` needs care.
+
+    ``\\export`` and ``\\unset``: a quoted command name is never looked up as an
+    alias (a user's ``alias export=echo`` would print the keys and export
+    nothing), in bash, zsh and dash alike.
+    """
 
     name = "sh"
 
@@ -58,10 +63,10 @@ class Posix(Dialect):
         return "'" + value.replace("'", "'\\''") + "'"
 
     def set(self, name: str, value: str) -> str:
-        return f"export {name}={self.quote(value)}"
+        return f"\\export {name}={self.quote(value)}"
 
     def unset(self, name: str) -> str:
-        return f"unset {name}"
+        return f"\\unset {name}"
 
 
 class Fish(Dialect):
@@ -77,7 +82,8 @@ class Fish(Dialect):
 
     def unset(self, name: str) -> str:
         # `set -e` of an absent variable sets $status to 4; `| source` would end with it.
-        return f"set -e {name}; or true"
+        # `set` is a reserved word in fish; `true` could be a user's function.
+        return f"set -e {name}; or builtin true"
 
 
 class PowerShell(Dialect):
@@ -119,9 +125,23 @@ def dialect_for(name: str) -> Dialect:
         raise UsageError(f"unknown shell '{name}'; use one of: {known}") from None
 
 
-def detect_dialect(explicit: Optional[str] = None) -> Dialect:
-    """--shell, else $MFAENV_SHELL, else the parent shell, else POSIX sh."""
-    name = explicit or os.environ.get("MFAENV_SHELL")
+def detect_dialect(explicit: Optional[str] = None, environ: Mapping[str, str] = os.environ) -> Dialect:
+    """The wrapper's shell; else --shell, else $MFAENV_SHELL, else the parent shell, else POSIX sh.
+
+    The `mfaenv init` wrappers set MFAENV_WRAPPER for the one call whose output
+    they evaluate: any other syntax would run there as that shell's code (fish's
+    ``set -e`` is errexit in bash), so a --shell naming another syntax is refused.
+    """
+    wrapper = environ.get("MFAENV_WRAPPER")
+    if wrapper:
+        dialect = dialect_for(wrapper)
+        if explicit and dialect_for(explicit) is not dialect:
+            raise UsageError(
+                f"--shell {explicit}: the {wrapper} integration evaluates {wrapper} code only; "
+                f"to print {explicit} code, run the mfaenv program itself ('command mfaenv ... --shell {explicit}')"
+            )
+        return dialect
+    name = explicit or environ.get("MFAENV_SHELL")
     if name:
         return dialect_for(name)
     import shellingham  # only when neither was given: it walks the process tree

@@ -144,9 +144,21 @@ _EPOCH = re.compile(r"[0-9]{1,11}")
 
 
 def expires_from_environment(environ: Mapping[str, str]) -> Optional[int]:
-    """MFAENV_EXPIRES of this shell's session, or None without a (well-formed) session."""
+    """MFAENV_EXPIRES of this shell's session, or None without a (well-formed) session.
+
+    A session is in this shell only while its credentials are: after
+    `unset AWS_SESSION_TOKEN` (or any of the three) there is none, whatever
+    MFAENV_* still say. The shell/ prompt functions apply the same rule.
+    """
     value = environ.get("MFAENV_EXPIRES", "")
-    return int(value) if environ.get("MFAENV_PROFILE") and _EPOCH.fullmatch(value) else None
+    if not (environ.get("MFAENV_PROFILE") and _EPOCH.fullmatch(value)) or missing_credentials(environ):
+        return None
+    return int(value)
+
+
+def missing_credentials(environ: Mapping[str, str]) -> "list[str]":
+    """The session credential variables this shell does not hold (unset or empty)."""
+    return [name for name in CREDENTIAL_VARIABLES if not environ.get(name)]
 
 
 def session_from_environment(environ: Mapping[str, str]) -> Optional[Session]:

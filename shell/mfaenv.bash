@@ -6,13 +6,15 @@
 # builtins are called as `\builtin NAME` so user aliases and functions cannot
 # break them. mfaenv.zsh is the same design, line for line where it can be.
 
-# list, status, prompt, init, the hidden profiles and any -h/--help/--version
-# run untouched, straight to the terminal. Everything else prints shell code
-# and is evaluated: the CLI routes any other first word (a profile, a code, an
-# option such as --force) to `get`.
+# list, status, prompt, init, exec, credential-process, help, the hidden
+# profiles and any -h/--help/--version run untouched, straight to the terminal
+# (exec's and credential-process's output is not shell code). Everything else
+# prints shell code and is evaluated: the CLI routes any other first word (a
+# profile, a code, an option such as --force) to `get`; `unset` and `forget`
+# print unset statements.
 __mfaenv_changes_shell() {
     case ${1-} in
-        '' | list | status | prompt | init | profiles) return 1 ;;
+        '' | list | status | prompt | init | profiles | exec | credential-process | help) return 1 ;;
     esac
     \builtin local __mfaenv_arg
     for __mfaenv_arg in "$@"; do
@@ -21,38 +23,55 @@ __mfaenv_changes_shell() {
 }
 
 mfaenv() {
+    # xtrace (set -x) would copy the keys onto stderr as they are assigned and
+    # evaluated: it is off inside the wrapper and restored after. The braces
+    # send the trace of the two commands that turn it off to /dev/null.
+    { \builtin local __mfaenv_xtrace=${-//[^x]/} __mfaenv_status=0; \builtin set +x; } 2>/dev/null
+    __mfaenv_run "$@" || __mfaenv_status=$?
+    [[ -z $__mfaenv_xtrace ]] || \builtin set -x
+    \builtin return "$__mfaenv_status"
+}
+
+__mfaenv_run() {
     if ! __mfaenv_changes_shell "$@"; then
         \builtin command mfaenv "$@"
-        return
+        \builtin return
     fi
     \builtin local __mfaenv_code
-    # MFAENV_SHELL for this one call only; the code prompt uses /dev/tty, not
-    # stdout. A failed run returns its own status and evaluates nothing.
-    __mfaenv_code=$(MFAENV_SHELL=bash \builtin command mfaenv "$@") || return
+    # MFAENV_WRAPPER for this one call only: the output must be bash, whatever
+    # --shell says (the CLI refuses another syntax). The code prompt uses
+    # /dev/tty, not stdout. A failed run returns its own status and evaluates
+    # nothing.
+    __mfaenv_code=$(MFAENV_WRAPPER=bash \builtin command mfaenv "$@") || \builtin return
     \builtin eval "$__mfaenv_code"
 }
 
-# Prints "stage 123456789012 11h59m", "expired", or nothing without a session,
-# exactly as `mfaenv prompt` does. It reads the shell's own clock
-# ($EPOCHSECONDS, or printf's %(%s)T before bash 5) so a render starts no
-# process. `mfaenv_prompt -v NAME` stores the text in NAME: no subshell either.
+# Prints "stage 123456789012 11h59m", "stage expired", or nothing without a
+# session, exactly as `mfaenv prompt` does. A session is there while its
+# credentials are: after `unset AWS_SESSION_TOKEN` the segment goes. The clock
+# is printf's %(%s)T (bash 4.2+), never an inherited $EPOCHSECONDS, so a
+# render starts no process and reads no number it did not make.
+# `mfaenv_prompt -v NAME` stores the text in NAME: no subshell either.
 mfaenv_prompt() {
-    \builtin local __mfaenv_text='' __mfaenv_now=${EPOCHSECONDS-} __mfaenv_left
+    \builtin local __mfaenv_text='' __mfaenv_now __mfaenv_left
     # Digits only: the value goes into arithmetic, which would run code hidden in it.
-    if [[ -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} =~ ^[0-9]{1,11}$ ]]; then
-        [[ -n $__mfaenv_now ]] || \builtin printf -v __mfaenv_now '%(%s)T' -1
-        __mfaenv_left=$((10#$MFAENV_EXPIRES - __mfaenv_now))
+    if [[ -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} =~ ^[0-9]{1,11}$ && -n ${AWS_ACCESS_KEY_ID-} &&
+        -n ${AWS_SECRET_ACCESS_KEY-} && -n ${AWS_SESSION_TOKEN-} ]]; then
+        \builtin printf -v __mfaenv_now '%(%s)T' -1
+        __mfaenv_left=$((10#$MFAENV_EXPIRES - 10#$__mfaenv_now))
         if ((__mfaenv_left <= 0)); then
-            __mfaenv_text=expired
+            __mfaenv_text="$MFAENV_PROFILE expired"
         else
             __mfaenv_left=$((__mfaenv_left / 60))
             if ((__mfaenv_left >= 60)); then
-                \builtin printf -v __mfaenv_left '%dh%02dm' $((__mfaenv_left / 60)) $((__mfaenv_left % 60))
+                # Quoted: a hostile IFS (digits) would split the numbers.
+                \builtin printf -v __mfaenv_left '%dh%02dm' "$((__mfaenv_left / 60))" "$((__mfaenv_left % 60))"
             else
                 __mfaenv_left=${__mfaenv_left}m
             fi
             __mfaenv_text="$MFAENV_PROFILE${MFAENV_ACCOUNT:+ $MFAENV_ACCOUNT} $__mfaenv_left"
         fi
+        __mfaenv_escape_controls
     fi
     if [[ ${1-} == -v && -n ${2-} ]]; then
         \builtin printf -v "$2" '%s' "$__mfaenv_text"
@@ -61,41 +80,104 @@ mfaenv_prompt() {
     fi
 }
 
+# Terminal controls in a profile name or account (ESC, BEL, the one-byte C1
+# controls such as U+009D, which starts an OSC) would retitle the window or
+# rewrite the screen: they are shown escaped (\x1b, \n), as `mfaenv prompt`
+# shows them. Edits the caller's __mfaenv_text; the loop runs only when the
+# text holds something unprintable.
+__mfaenv_escape_controls() {
+    [[ $__mfaenv_text == *[![:print:]]* ]] || \builtin return 0
+    \builtin local __mfaenv_code __mfaenv_hex __mfaenv_char __mfaenv_escape
+    for __mfaenv_code in {1..31} 127 {128..159}; do
+        \builtin printf -v __mfaenv_hex '%02x' "$__mfaenv_code"
+        if ((__mfaenv_code < 128)); then
+            \builtin printf -v __mfaenv_char %b "\\x$__mfaenv_hex"
+        else # U+0080-U+009F in UTF-8: one character in a UTF-8 locale, two bytes in C
+            \builtin printf -v __mfaenv_char %b "\\xc2\\x$__mfaenv_hex"
+        fi
+        case $__mfaenv_code in
+            9) __mfaenv_escape='\t' ;;
+            10) __mfaenv_escape='\n' ;;
+            13) __mfaenv_escape='\r' ;;
+            *) __mfaenv_escape="\\x$__mfaenv_hex" ;;
+        esac
+        __mfaenv_text=${__mfaenv_text//"$__mfaenv_char"/"$__mfaenv_escape"}
+    done
+}
+
 # Completion of commands, options and profile names. `mfaenv profiles` reads
-# the AWS files without loading boto3 or Typer, so a Tab stays quick.
+# the AWS files without loading boto3 or Typer, so a Tab stays quick. Under
+# this wrapper the output is bash, so `--shell` offers only bash.
 __mfaenv_complete() {
     \builtin local __mfaenv_cur=${COMP_WORDS[COMP_CWORD]} __mfaenv_prev=${COMP_WORDS[COMP_CWORD - 1]}
-    \builtin local __mfaenv_first=${COMP_WORDS[1]-} __mfaenv_words='' __mfaenv_profiles=0 __mfaenv_word
-    COMPREPLY=()
+    \builtin local __mfaenv_first=${COMP_WORDS[1]-} __mfaenv_profiles=0 __mfaenv_word __mfaenv_typed __mfaenv_index
+    \builtin local -a __mfaenv_words
+    __mfaenv_words=() COMPREPLY=()
+    if [[ $__mfaenv_first == exec ]]; then
+        # After `--` comes the command to run: its name, then files.
+        for ((__mfaenv_index = 2; __mfaenv_index < COMP_CWORD; __mfaenv_index++)); do
+            [[ ${COMP_WORDS[__mfaenv_index]} == -- ]] || \builtin continue
+            if ((__mfaenv_index + 1 == COMP_CWORD)); then
+                while IFS= \builtin read -r __mfaenv_word; do
+                    COMPREPLY+=("$__mfaenv_word")
+                done < <(\builtin compgen -c -- "$__mfaenv_cur")
+            else
+                \builtin compopt -o default
+            fi
+            \builtin return 0
+        done
+    fi
     case $__mfaenv_prev in
-        --shell) __mfaenv_words='bash zsh fish powershell' ;;
+        --shell) __mfaenv_words=(bash) ;;
         --source) __mfaenv_profiles=1 ;;
-        --duration | --serial | --code-command) return ;;
+        --duration | --serial | --code-command) \builtin return 0 ;;
         *)
             if ((COMP_CWORD == 1)); then
-                __mfaenv_words='get unset init prompt status list'
+                __mfaenv_words=(get unset init prompt status list exec credential-process forget)
                 __mfaenv_profiles=1
-            elif [[ $__mfaenv_first == init ]]; then
-                ((COMP_CWORD == 2)) && __mfaenv_words='bash zsh fish powershell'
-            elif [[ $__mfaenv_first == unset ]]; then
-                __mfaenv_words='--shell'
-            elif [[ $__mfaenv_first == get && $COMP_CWORD == 2 && $__mfaenv_cur != -* ]]; then
-                __mfaenv_profiles=1
-            elif [[ $__mfaenv_first != list && $__mfaenv_first != status && $__mfaenv_first != prompt ]]; then
-                __mfaenv_words='--shell --persist --duration --source --serial --force --code-command'
+            else
+                case $__mfaenv_first in
+                    init) ((COMP_CWORD == 2)) && __mfaenv_words=(bash zsh fish powershell) ;;
+                    unset) __mfaenv_words=(--shell) ;;
+                    list | status | prompt | help) ;;
+                    credential-process) ((COMP_CWORD == 2)) && __mfaenv_profiles=1 ;;
+                    get | exec | forget)
+                        if ((COMP_CWORD == 2)) && [[ $__mfaenv_cur != -* ]]; then
+                            __mfaenv_profiles=1
+                        elif [[ $__mfaenv_first == exec ]]; then
+                            __mfaenv_words=(--duration --source --serial --force --code-command --)
+                        elif [[ $__mfaenv_first == forget ]]; then
+                            __mfaenv_words=(--persisted --shell)
+                        else
+                            __mfaenv_words=(--shell --persist --duration --source --serial --force --code-command)
+                        fi
+                        ;;
+                    *) __mfaenv_words=(--shell --persist --duration --source --serial --force --code-command) ;;
+                esac
             fi
             ;;
     esac
-    for __mfaenv_word in $__mfaenv_words; do
+    for __mfaenv_word in "${__mfaenv_words[@]}"; do
         [[ $__mfaenv_word == "$__mfaenv_cur"* ]] && COMPREPLY+=("$__mfaenv_word")
     done
     if ((__mfaenv_profiles)); then
+        # The word as typed may have begun a quote ('my p) or escaped a space
+        # (my\ p); the names it matches are inserted quoted (my\ profile), so
+        # that a name with a space or a quote stays one word.
+        case $__mfaenv_cur in
+            \'*) __mfaenv_typed=${__mfaenv_cur#\'} ;;
+            \"*) __mfaenv_typed=${__mfaenv_cur#\"} ;;
+            *) __mfaenv_typed=${__mfaenv_cur//\\/} ;;
+        esac
         # One name a line; names with spaces stay whole.
         while IFS= \builtin read -r __mfaenv_word; do
-            [[ $__mfaenv_word == "$__mfaenv_cur"* ]] && COMPREPLY+=("$__mfaenv_word")
+            if [[ $__mfaenv_word == "$__mfaenv_typed"* ]]; then
+                \builtin printf -v __mfaenv_word '%q' "$__mfaenv_word"
+                COMPREPLY+=("$__mfaenv_word")
+            fi
         done < <(\builtin command mfaenv profiles 2>/dev/null)
     fi
-    return 0
+    \builtin return 0
 }
 
 \builtin complete -F __mfaenv_complete mfaenv

@@ -10,13 +10,15 @@ function global:__mfaenv_application {
     Get-Command -Name mfaenv -CommandType Application -ErrorAction Stop | Select-Object -First 1
 }
 
-# list, status, prompt, init, the hidden profiles and any -h/--help/--version
-# run untouched, straight to the terminal. Everything else prints shell code
-# and is run: the CLI routes any other first word (a profile, a code, an
-# option such as --force) to `get`.
+# list, status, prompt, init, exec, credential-process, help, the hidden
+# profiles and any -h/--help/--version run untouched, straight to the terminal
+# (exec's and credential-process's output is not shell code). Everything else
+# prints shell code and is run: the CLI routes any other first word (a
+# profile, a code, an option such as --force) to `get`; `unset` and `forget`
+# print removals.
 function global:__mfaenv_changes_shell([string[]] $Arguments) {
     $first = if ($Arguments.Count -gt 0) { [string]$Arguments[0] } else { '' }
-    if ($first -eq '' -or $first -in 'list', 'status', 'prompt', 'init', 'profiles') {
+    if ($first -eq '' -or $first -in 'list', 'status', 'prompt', 'init', 'profiles', 'exec', 'credential-process', 'help') {
         return $false
     }
     -not ($Arguments | Where-Object { $_ -in '-h', '--help', '--version' })
@@ -28,20 +30,22 @@ function global:mfaenv {
         & $application @args
         return
     }
-    # MFAENV_SHELL for this one call only; the code prompt uses the console,
-    # not the output stream. A failed run keeps its exit code and runs nothing.
-    $previousShell = $Env:MFAENV_SHELL
-    $Env:MFAENV_SHELL = 'powershell'
+    # MFAENV_WRAPPER for this one call only: the output must be PowerShell,
+    # whatever --shell says (the CLI refuses another syntax). The code prompt
+    # uses the console, not the output stream. A failed run keeps its exit
+    # code and runs nothing.
+    $previousWrapper = $Env:MFAENV_WRAPPER
+    $Env:MFAENV_WRAPPER = 'powershell'
     try {
         $code = & $application @args
         $exitCode = $LASTEXITCODE
     }
     finally {
-        if ($null -eq $previousShell) {
-            Remove-Item Env:MFAENV_SHELL -ErrorAction SilentlyContinue
+        if ($null -eq $previousWrapper) {
+            Remove-Item Env:MFAENV_WRAPPER -ErrorAction SilentlyContinue
         }
         else {
-            $Env:MFAENV_SHELL = $previousShell
+            $Env:MFAENV_WRAPPER = $previousWrapper
         }
     }
     if ($exitCode -eq 0 -and $code) {
@@ -50,18 +54,20 @@ function global:mfaenv {
     $global:LASTEXITCODE = $exitCode
 }
 
-# Returns "stage 123456789012 11h59m", "expired", or nothing without a
-# session, exactly as `mfaenv prompt` does. .NET's clock, not a process: a
-# prompt render costs microseconds.
+# Returns "stage 123456789012 11h59m", "stage expired", or nothing without a
+# session, exactly as `mfaenv prompt` does. A session is there while its
+# credentials are. .NET's clock, not a process: a prompt render costs
+# microseconds.
 function global:mfaenv_prompt {
     # Digits only, as in the other shells: anything else is no usable session.
     # \z, not $: .NET's $ also matches before a final newline.
-    if (-not $Env:MFAENV_PROFILE -or $Env:MFAENV_EXPIRES -notmatch '^[0-9]{1,11}\z') {
+    if (-not $Env:MFAENV_PROFILE -or $Env:MFAENV_EXPIRES -notmatch '^[0-9]{1,11}\z' -or
+        -not $Env:AWS_ACCESS_KEY_ID -or -not $Env:AWS_SECRET_ACCESS_KEY -or -not $Env:AWS_SESSION_TOKEN) {
         return ''
     }
     $left = [long]$Env:MFAENV_EXPIRES - [DateTimeOffset]::UtcNow.ToUnixTimeSeconds()
     if ($left -le 0) {
-        return 'expired'
+        return __mfaenv_shown "$Env:MFAENV_PROFILE expired"
     }
     $minutes = [long][Math]::Floor($left / 60)
     $time = if ($minutes -ge 60) {
@@ -70,7 +76,22 @@ function global:mfaenv_prompt {
     else {
         '{0}m' -f $minutes
     }
-    (@($Env:MFAENV_PROFILE, $Env:MFAENV_ACCOUNT, $time) | Where-Object { $_ }) -join ' '
+    __mfaenv_shown ((@($Env:MFAENV_PROFILE, $Env:MFAENV_ACCOUNT, $time) | Where-Object { $_ }) -join ' ')
+}
+
+# Terminal controls in a profile name or account (ESC, BEL, the one-byte C1
+# controls such as U+009D, which starts an OSC) would retitle the window or
+# rewrite the screen: they are shown escaped (\x1b, \n), as `mfaenv prompt`
+# shows them.
+function global:__mfaenv_shown([string] $Text) {
+    -join ($Text.ToCharArray() | ForEach-Object {
+        $code = [int]$_
+        if ($code -eq 9) { '\t' }
+        elseif ($code -eq 10) { '\n' }
+        elseif ($code -eq 13) { '\r' }
+        elseif ($code -lt 32 -or ($code -ge 127 -and $code -le 159)) { '\x{0:x2}' -f $code }
+        else { [string]$_ }
+    })
 }
 
 # Completion of commands, options and profile names. `mfaenv profiles` reads
@@ -92,14 +113,24 @@ Register-ArgumentCompleter -Native -CommandName mfaenv -ScriptBlock {
     $options = '--shell', '--persist', '--duration', '--source', '--serial', '--force', '--code-command'
     $previous = $before[-1]
     $first = if ($before.Count -gt 1) { $before[1] } else { '' }
-    $candidates = if ($previous -eq '--shell') { $shells }
+    # After `exec PROFILE ... --` comes the command to run: left to PowerShell.
+    if ($first -eq 'exec' -and $before -contains '--') { return }
+    # Under this wrapper the output is PowerShell: the CLI refuses another syntax.
+    $candidates = if ($previous -eq '--shell') { 'powershell' }
     elseif ($previous -eq '--source') { __mfaenv_profiles }
     elseif ($previous -in '--duration', '--serial', '--code-command') { @() }
-    elseif ($before.Count -eq 1) { @('get', 'unset', 'init', 'prompt', 'status', 'list') + @(__mfaenv_profiles) }
+    elseif ($before.Count -eq 1) {
+        @('get', 'unset', 'init', 'prompt', 'status', 'list', 'exec', 'credential-process', 'forget') + @(__mfaenv_profiles)
+    }
     elseif ($first -eq 'init') { if ($before.Count -eq 2) { $shells } }
     elseif ($first -eq 'unset') { '--shell' }
-    elseif ($first -in 'list', 'status', 'prompt') { @() }
-    elseif ($first -eq 'get' -and $before.Count -eq 2 -and -not $wordToComplete.StartsWith('-')) { __mfaenv_profiles }
+    elseif ($first -in 'list', 'status', 'prompt', 'help') { @() }
+    elseif ($first -in 'get', 'exec', 'forget', 'credential-process' -and $before.Count -eq 2 -and -not $wordToComplete.StartsWith('-')) {
+        __mfaenv_profiles
+    }
+    elseif ($first -eq 'credential-process') { @() }
+    elseif ($first -eq 'exec') { '--duration', '--source', '--serial', '--force', '--code-command', '--' }
+    elseif ($first -eq 'forget') { '--persisted', '--shell' }
     else { $options }
     foreach ($candidate in $candidates) {
         if ($candidate.StartsWith($wordToComplete, [StringComparison]::OrdinalIgnoreCase)) {

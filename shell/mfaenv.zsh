@@ -7,55 +7,71 @@
 # break them; `emulate -L zsh` shields each function from the user's options.
 # mfaenv.bash is the same design, line for line where it can be.
 
-# The shell's own clock: a prompt render reads $EPOCHSECONDS, no `date` process.
-zmodload zsh/datetime
+# The shell's own clock, without a process: only the strftime builtin of
+# zsh/datetime. Its parameters ($EPOCHSECONDS) are left alone: one inherited
+# from the environment would make zmodload complain and could hold code that
+# prompt arithmetic runs, or a frozen number.
+zmodload -F zsh/datetime b:strftime
 
-# list, status, prompt, init, the hidden profiles and any -h/--help/--version
-# run untouched, straight to the terminal. Everything else prints shell code
-# and is evaluated: the CLI routes any other first word (a profile, a code, an
-# option such as --force) to `get`.
+# list, status, prompt, init, exec, credential-process, help, the hidden
+# profiles and any -h/--help/--version run untouched, straight to the terminal
+# (exec's and credential-process's output is not shell code). Everything else
+# prints shell code and is evaluated: the CLI routes any other first word (a
+# profile, a code, an option such as --force) to `get`; `unset` and `forget`
+# print unset statements.
 __mfaenv_changes_shell() {
     \builtin emulate -L zsh
     case ${1-} in
-        '' | list | status | prompt | init | profiles) return 1 ;;
+        '' | list | status | prompt | init | profiles | exec | credential-process | help) return 1 ;;
     esac
     (( ! ${argv[(Ie)-h]} && ! ${argv[(Ie)--help]} && ! ${argv[(Ie)--version]} ))
 }
 
 mfaenv() {
+    # xtrace would copy the keys onto stderr as they are assigned and
+    # evaluated; emulate -L makes every option local, so the user's xtrace
+    # comes back on return.
     \builtin emulate -L zsh
+    \builtin setopt no_xtrace
     if ! __mfaenv_changes_shell "$@"; then
         \builtin command mfaenv "$@"
         return
     fi
     \builtin local __mfaenv_code
-    # MFAENV_SHELL for this one call only; the code prompt uses /dev/tty, not
-    # stdout. A failed run returns its own status and evaluates nothing.
-    __mfaenv_code=$(MFAENV_SHELL=zsh \builtin command mfaenv "$@") || return
+    # MFAENV_WRAPPER for this one call only: the output must be zsh, whatever
+    # --shell says (the CLI refuses another syntax). The code prompt uses
+    # /dev/tty, not stdout. A failed run returns its own status and evaluates
+    # nothing.
+    __mfaenv_code=$(MFAENV_WRAPPER=zsh \builtin command mfaenv "$@") || return
     \builtin eval "$__mfaenv_code"
 }
 
-# Prints "stage 123456789012 11h59m", "expired", or nothing without a session,
-# exactly as `mfaenv prompt` does, from $EPOCHSECONDS: no process per render.
-# `mfaenv_prompt -v NAME` stores the text in NAME, for a precmd hook that
-# avoids even the subshell of $(mfaenv_prompt).
+# Prints "stage 123456789012 11h59m", "stage expired", or nothing without a
+# session, exactly as `mfaenv prompt` does, from strftime's clock: no process
+# per render. A session is there while its credentials are: after
+# `unset AWS_SESSION_TOKEN` the segment goes. `mfaenv_prompt -v NAME` stores
+# the text in NAME, for a precmd hook that avoids even the subshell of
+# $(mfaenv_prompt).
 mfaenv_prompt() {
     \builtin emulate -L zsh
-    \builtin local __mfaenv_text='' __mfaenv_left
+    \builtin local __mfaenv_text='' __mfaenv_now __mfaenv_left
     # Digits only (<->): the value goes into arithmetic, which would run code hidden in it.
-    if [[ -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} == <-> && ${#MFAENV_EXPIRES} -le 11 ]]; then
-        __mfaenv_left=$(( MFAENV_EXPIRES - EPOCHSECONDS ))
+    if [[ -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} == <-> && ${#MFAENV_EXPIRES} -le 11 &&
+        -n ${AWS_ACCESS_KEY_ID-} && -n ${AWS_SECRET_ACCESS_KEY-} && -n ${AWS_SESSION_TOKEN-} ]]; then
+        \builtin strftime -s __mfaenv_now %s
+        __mfaenv_left=$(( 10#$MFAENV_EXPIRES - 10#$__mfaenv_now ))
         if (( __mfaenv_left <= 0 )); then
-            __mfaenv_text=expired
+            __mfaenv_text="$MFAENV_PROFILE expired"
         else
             __mfaenv_left=$(( __mfaenv_left / 60 ))
             if (( __mfaenv_left >= 60 )); then
-                \builtin printf -v __mfaenv_left '%dh%02dm' $(( __mfaenv_left / 60 )) $(( __mfaenv_left % 60 ))
+                \builtin printf -v __mfaenv_left '%dh%02dm' "$(( __mfaenv_left / 60 ))" "$(( __mfaenv_left % 60 ))"
             else
                 __mfaenv_left=${__mfaenv_left}m
             fi
             __mfaenv_text="$MFAENV_PROFILE${MFAENV_ACCOUNT:+ $MFAENV_ACCOUNT} $__mfaenv_left"
         fi
+        __mfaenv_escape_controls
     fi
     if [[ ${1-} == -v && -n ${2-} ]]; then
         \builtin printf -v "$2" '%s' "$__mfaenv_text"
@@ -64,15 +80,50 @@ mfaenv_prompt() {
     fi
 }
 
+# Terminal controls in a profile name or account (ESC, BEL, the one-byte C1
+# controls such as U+009D, which starts an OSC) would retitle the window or
+# rewrite the screen: they are shown escaped (\x1b, \n), as `mfaenv prompt`
+# shows them. Edits the caller's __mfaenv_text; the loop runs only when the
+# text holds something unprintable.
+__mfaenv_escape_controls() {
+    \builtin emulate -L zsh
+    [[ $__mfaenv_text == *[^[:print:]]* ]] || return 0
+    \builtin local __mfaenv_code __mfaenv_hex __mfaenv_char __mfaenv_escape
+    for __mfaenv_code in {1..31} 127 {128..159}; do
+        \builtin printf -v __mfaenv_hex '%02x' "$__mfaenv_code"
+        if (( __mfaenv_code < 128 )); then
+            \builtin printf -v __mfaenv_char '%b' "\\x$__mfaenv_hex"
+        else # U+0080-U+009F in UTF-8: one character in a UTF-8 locale, two bytes in C
+            \builtin printf -v __mfaenv_char '%b' "\\xc2\\x$__mfaenv_hex"
+        fi
+        case $__mfaenv_code in
+            9) __mfaenv_escape='\t' ;;
+            10) __mfaenv_escape='\n' ;;
+            13) __mfaenv_escape='\r' ;;
+            *) __mfaenv_escape="\\x$__mfaenv_hex" ;;
+        esac
+        __mfaenv_text=${__mfaenv_text//$__mfaenv_char/$__mfaenv_escape}
+    done
+}
+
 # Completion of commands, options and profile names. `mfaenv profiles` reads
 # the AWS files without loading boto3 or Typer, so a Tab stays quick.
 __mfaenv_complete() {
     \builtin local -a __mfaenv_profiles __mfaenv_commands __mfaenv_shells __mfaenv_options expl
+    \builtin local -i __mfaenv_dashes=${words[(i)--]}
+    # After `exec PROFILE ... --` comes the command to run, completed as zsh would.
+    if [[ ${words[2]} == exec ]] && (( __mfaenv_dashes > 2 && __mfaenv_dashes < CURRENT )); then
+        \builtin shift $__mfaenv_dashes words
+        (( CURRENT -= __mfaenv_dashes ))
+        _normal
+        return
+    fi
     __mfaenv_profiles=(${(f)"$(\builtin command mfaenv profiles 2>/dev/null)"})
     __mfaenv_shells=(bash zsh fish powershell)
     __mfaenv_options=(--shell --persist --duration --source --serial --force --code-command)
     case ${words[CURRENT-1]} in
-        --shell) _wanted shells expl shell compadd -a __mfaenv_shells; return ;;
+        # Under this wrapper the output is zsh: the CLI refuses another syntax.
+        --shell) _wanted shells expl shell compadd zsh; return ;;
         --source) _wanted profiles expl profile compadd -a __mfaenv_profiles; return ;;
         --duration | --serial | --code-command) _message value; return ;;
     esac
@@ -84,6 +135,9 @@ __mfaenv_complete() {
             'prompt:print the prompt segment'
             'status:show this shell'\''s session'
             'list:list usable profiles'
+            'exec:run a command with a session'
+            'credential-process:print credential_process JSON for the AWS CLI and SDKs'
+            'forget:remove cached sessions'
         )
         _describe -t commands 'mfaenv command' __mfaenv_commands
         _wanted profiles expl profile compadd -a __mfaenv_profiles
@@ -92,10 +146,15 @@ __mfaenv_complete() {
     case ${words[2]} in
         init) (( CURRENT == 3 )) && _wanted shells expl shell compadd -a __mfaenv_shells ;;
         unset) compadd -- --shell ;;
-        list | status | prompt) ;;
-        get)
+        list | status | prompt | help) ;;
+        credential-process) (( CURRENT == 3 )) && _wanted profiles expl profile compadd -a __mfaenv_profiles ;;
+        get | exec | forget)
             if (( CURRENT == 3 )) && [[ $PREFIX != -* ]]; then
                 _wanted profiles expl profile compadd -a __mfaenv_profiles
+            elif [[ ${words[2]} == exec ]]; then
+                compadd -- --duration --source --serial --force --code-command --
+            elif [[ ${words[2]} == forget ]]; then
+                compadd -- --persisted --shell
             else
                 compadd -a __mfaenv_options
             fi

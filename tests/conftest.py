@@ -93,13 +93,13 @@ def closed_sts(environ: Dict[str, str]) -> Dict[str, str]:
 
 
 def exported(stdout: str) -> Dict[str, Optional[str]]:
-    """NAME -> value of what mfaenv printed for bash; None for an `unset NAME`."""
+    """NAME -> value of what mfaenv printed for bash; None for an `\\unset NAME`."""
     values: Dict[str, Optional[str]] = {}
     for line in stdout.splitlines():
-        if line.startswith("export "):
-            name, _, quoted = line[len("export "):].partition("=")
+        if line.startswith("\\export "):
+            name, _, quoted = line[len("\\export "):].partition("=")
             values[name] = shlex.split(quoted)[0]
-        elif line.startswith("unset "):
+        elif line.startswith("\\unset "):
             values[line.split()[1]] = None
     return values
 

@@ -219,7 +219,7 @@ def test_code_is_asked_on_the_terminal_and_stdout_carries_only_shell_code(code_e
     assert process.returncode == 0, stderr
     assert "MFA code for stage (arn:aws:iam::111111111111:mfa/jane): " in screen
     assert "MFA code" not in stdout and "MFA code" not in stderr
-    assert all(line.startswith(("export ", "unset ")) for line in stdout.splitlines())
+    assert all(line.startswith(("\\export ", "\\unset ")) for line in stdout.splitlines())
     assert sent_codes(sts_standin) == ["135246"]
 
 

@@ -194,9 +194,8 @@ def test_integration_adds_only_mfaenv_names(shell, shell_env):
     before, after = result.stdout.split("===\n")
     added = set(after.split()) - set(before.split()) - {"_"}
     assert {"mfaenv", "mfaenv_prompt"} <= added
-    # zsh/datetime's clock parameters are the zsh shell's own, loaded on purpose.
-    stray = added - {"mfaenv", "mfaenv_prompt", "EPOCHSECONDS", "EPOCHREALTIME", "epochtime"}
-    assert [name for name in stray if not name.startswith("__mfaenv_")] == []
+    # Not even zsh/datetime's EPOCHSECONDS: only its strftime builtin is loaded.
+    assert [name for name in added if not name.startswith(("__mfaenv_", "mfaenv"))] == []
 
 
 # --- the wrapper changes this shell ---------------------------------------------------------
@@ -360,7 +359,7 @@ PROMPT_CASES = {
     "under an hour": ({"MFAENV_EXPIRES": 3570}, "stage 111111111111 59m"),
     "last minutes": ({"MFAENV_EXPIRES": 270}, "stage 111111111111 4m"),
     "last seconds": ({"MFAENV_EXPIRES": 30}, "stage 111111111111 0m"),
-    "expired": ({"MFAENV_EXPIRES": -30}, "expired"),
+    "expired": ({"MFAENV_EXPIRES": -30}, "stage expired"),
     "no account": ({"MFAENV_EXPIRES": 43170, "MFAENV_ACCOUNT": ""}, "stage 11h59m"),
     "no session": ({"MFAENV_EXPIRES": 43170, "MFAENV_PROFILE": ""}, ""),
     "expiry not a number": ({"MFAENV_EXPIRES": "soon"}, ""),
@@ -369,12 +368,33 @@ PROMPT_CASES = {
     "expiry with a leading zero": ({"MFAENV_EXPIRES": ("0", 43170)}, "stage 111111111111 11h59m"),
     "hostile profile name": ({"MFAENV_EXPIRES": 43170, "MFAENV_PROFILE": "$(touch pwned)`touch pwned`"},
                              "$(touch pwned)`touch pwned` 111111111111 11h59m"),
+    # ESC ] 2 ; retitles the window, as does the one-byte OSC U+009D; BEL ends it.
+    "terminal controls in the name": (
+        {"MFAENV_EXPIRES": 43170, "MFAENV_PROFILE": "st\x1b]2;HIJACKED\x07age\x9d0;x\x9c\x7f\t\r\n",
+         "MFAENV_ACCOUNT": "1111\x1b[2J"},
+        "st\\x1b]2;HIJACKED\\x07age\\x9d0;x\\x9c\\x7f\\t\\r\\n 1111\\x1b[2J 11h59m"),
+    "expired, controls in the name": ({"MFAENV_EXPIRES": -30, "MFAENV_PROFILE": "st\x1bage"}, "st\\x1bage expired"),
+    # The credentials are what make a session: without any of them there is none.
+    **{f"{name} unset": ({"MFAENV_EXPIRES": 43170, name: None}, "") for name in
+       ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")},
+    "session token empty": ({"MFAENV_EXPIRES": 43170, "AWS_SESSION_TOKEN": ""}, ""),
+    # zsh: an inherited EPOCHSECONDS is no clock (zsh/datetime's parameter is never loaded).
+    "inherited clock hiding code": ({"MFAENV_EXPIRES": 43170, "EPOCHSECONDS": "path[$(touch pwned)1]"},
+                                    "stage 111111111111 11h59m"),
+    "inherited frozen clock": ({"MFAENV_EXPIRES": 43170, "EPOCHSECONDS": "1"}, "stage 111111111111 11h59m"),
 }
 
 
+#: A session's credentials, as an export leaves them.
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "ASIAEXAMPLE000000001", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token"}
+
+
 def prompt_env(shell_env, overrides):
-    environ = {**shell_env, "MFAENV_PROFILE": "stage", "MFAENV_ACCOUNT": "111111111111"}
+    environ = {**shell_env, **CREDENTIALS, "MFAENV_PROFILE": "stage", "MFAENV_ACCOUNT": "111111111111"}
     for key, value in overrides.items():
+        if value is None:
+            environ.pop(key, None)
+            continue
         if isinstance(value, int):  # seconds from now
             value = str(int(time.time()) + value)
         elif isinstance(value, tuple):  # a prefix, then seconds from now
@@ -411,11 +431,31 @@ def test_prompt_function_runs_with_no_commands_on_path(shell, shell_env, tmp_pat
     assert result.stdout.splitlines() == ["stage 111111111111 11h59m", "var=stage 111111111111 11h59m"]
 
 
-def test_bash_prompt_without_epochseconds_reads_printfs_clock(shell_env):
-    """bash before 5.0 has no $EPOCHSECONDS; printf's %(%s)T (bash 4.2+) is the clock then."""
+@pytest.mark.parametrize("clock", [
+    "unset EPOCHSECONDS",  # bash before 5.0 has none
+    "unset EPOCHSECONDS; EPOCHSECONDS='a[$(touch pwned)0]'",  # a user's variable, which arithmetic would run
+    "unset EPOCHSECONDS; EPOCHSECONDS=1",  # a frozen clock
+], ids=["unset", "hiding-code", "frozen"])
+def test_bash_prompt_reads_printfs_clock_not_epochseconds(clock, shell_env, tmp_path):
+    """printf's %(%s)T (bash 4.2+) is the clock: whatever $EPOCHSECONDS holds, it is not read."""
     environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 43170})
-    result = run_in("bash", with_init("bash", "unset EPOCHSECONDS", "PATH=''", "mfaenv_prompt; echo"), environ)
+    result = run_in("bash", with_init("bash", clock, "PATH=''", "mfaenv_prompt; echo"), environ, cwd=tmp_path)
     assert (result.stdout, result.stderr) == ("stage 111111111111 11h59m\n", "")
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_prompt_function_and_completion_survive_a_hostile_ifs(shell, shell_env):
+    """Digits in IFS would split unquoted numbers; an empty IFS would glue a word list into one word."""
+    environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 3630 + 11 * 3600})
+    lines = ["IFS=0123456789", "mfaenv_prompt; echo"]
+    if shell == "bash":
+        lines += ["IFS=", "COMP_WORDS=(mfaenv st); COMP_CWORD=1; __mfaenv_complete", 'printf "%s," "${COMPREPLY[@]}"']
+    result = run_in(shell, with_init(shell, *lines), environ)
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[0] == "stage 111111111111 12h00m"
+    if shell == "bash":
+        assert sorted(result.stdout.splitlines()[1].strip(",").split(",")) == ["stage", "stage-default", "status"]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])
