@@ -161,18 +161,18 @@ __mfaenv_complete() {
         [[ $__mfaenv_word == "$__mfaenv_cur"* ]] && COMPREPLY+=("$__mfaenv_word")
     done
     if ((__mfaenv_profiles)); then
-        # The word as typed may have begun a quote ('my p) or escaped a space
-        # (my\ p); the names it matches are inserted quoted (my\ profile), so
-        # that a name with a space or a quote stays one word.
+        # A name is inserted quoted (my\ profile), so that a space or a quote in
+        # it stays one word. Inside a quote the user opened ('my p), readline
+        # inserts after that quote: the name goes in as it is.
+        \builtin local __mfaenv_quote=''
         case $__mfaenv_cur in
-            \'*) __mfaenv_typed=${__mfaenv_cur#\'} ;;
-            \"*) __mfaenv_typed=${__mfaenv_cur#\"} ;;
+            \'* | \"*) __mfaenv_quote=${__mfaenv_cur:0:1} __mfaenv_typed=${__mfaenv_cur:1} ;;
             *) __mfaenv_typed=${__mfaenv_cur//\\/} ;;
         esac
         # One name a line; names with spaces stay whole.
         while IFS= \builtin read -r __mfaenv_word; do
             if [[ $__mfaenv_word == "$__mfaenv_typed"* ]]; then
-                \builtin printf -v __mfaenv_word '%q' "$__mfaenv_word"
+                [[ -n $__mfaenv_quote ]] || \builtin printf -v __mfaenv_word '%q' "$__mfaenv_word"
                 COMPREPLY+=("$__mfaenv_word")
             fi
         done < <(\builtin command mfaenv profiles 2>/dev/null)

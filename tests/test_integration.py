@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -292,7 +293,7 @@ SABOTAGE = {
             "shopt -s expand_aliases",
             "command() { echo SABOTAGE; }",
             "eval() { echo SABOTAGE; }",
-            *(f"alias {name}='echo SABOTAGE'" for name in ("command", "eval", "local", "printf")),
+            *(f"alias {name}='echo SABOTAGE'" for name in ("command", "eval", "local", "printf", "export", "unset")),
         ],
         "init": INIT_LINES["bash"].replace("eval", "builtin eval", 1),
         "undo": ["unalias printf"],
@@ -302,7 +303,7 @@ SABOTAGE = {
     "zsh": {
         "setup": [
             *(f"{name}() {{ echo SABOTAGE; }}" for name in ("command", "eval", "printf", "emulate")),
-            *(f"alias {name}='echo SABOTAGE'" for name in ("command", "eval", "local", "printf", "emulate")),
+            *(f"alias {name}='echo SABOTAGE'" for name in ("command", "eval", "local", "printf", "emulate", "export", "unset")),
             "setopt ksh_arrays sh_word_split no_unset octal_zeroes",
         ],
         "init": INIT_LINES["zsh"].replace("eval", "builtin eval", 1),
@@ -311,7 +312,7 @@ SABOTAGE = {
         "interactive": False,
     },
     "fish": {
-        "setup": [f"function {name}; echo SABOTAGE; end" for name in ("source", "math", "contains", "count", "date")],
+        "setup": [f"function {name}; echo SABOTAGE; end" for name in ("source", "math", "contains", "count", "date", "true")],
         "init": "mfaenv init fish | builtin source",
         "undo": [],
         "prompt": "mfaenv_prompt; echo",
@@ -347,6 +348,103 @@ def test_bash_wrapper_works_under_set_euo_pipefail(shell_env):
     result = run_in("bash", script, shell_env)
     assert values(result.stdout, "rc") == ["0", "3", "0"], result.stderr
     assert re.search(rf"^{FRESH}$", result.stdout, re.M)
+
+
+#: Per shell: tracing on, tracing off, and a line that says whether it is on.
+TRACING = {
+    "bash": ("set -x", "set +x", "[[ $- == *x* ]] && echo trace=on"),
+    "zsh": ("setopt xtrace", "unsetopt xtrace", "[[ -o xtrace ]] && echo trace=on"),
+    "fish": ("set fish_trace 1", "set -e fish_trace", "set -q fish_trace; and echo trace=on"),
+}
+
+
+@shells
+def test_tracing_never_shows_the_keys_and_stays_on(shell, shell_env):
+    """set -x, setopt xtrace and fish_trace would print every assignment the wrapper evaluates."""
+    on, off, check = TRACING[shell]
+    script = with_init(
+        shell, on, "mfaenv stage 123456", f"echo rc={STATUS[shell]}", check, off,
+        'printf "secret=%s\\n" "$AWS_SECRET_ACCESS_KEY"', 'printf "token=%s\\n" "$AWS_SESSION_TOKEN"',
+    )
+    result = run_in(shell, script, shell_env)
+    assert values(result.stdout, "rc") == ["0"] and values(result.stdout, "trace") == ["on"], result.stderr
+    [secret], [token] = values(result.stdout, "secret"), values(result.stdout, "token")
+    assert "mfaenv stage 123456" in result.stderr  # the user's own commands were traced
+    assert secret and token and secret not in result.stderr and token not in result.stderr
+
+
+#: A syntax the wrapper's shell would misread: fish's `set -e` is errexit in bash and zsh.
+OTHER_SYNTAX = {"bash": "fish", "zsh": "fish", "fish": "powershell"}
+
+
+@shells
+@modes
+def test_another_shells_syntax_is_refused_and_the_shell_lives_on(shell, interactive, shell_env):
+    other = OTHER_SYNTAX[shell]
+    script = with_init(
+        shell, "mfaenv stage 123456",
+        f"mfaenv unset --shell {other}", f"echo rc={STATUS[shell]}",
+        f"mfaenv stage --shell {other}", f"echo rc={STATUS[shell]}",
+        SHOW, f"mfaenv unset --shell {shell}", f"echo rc={STATUS[shell]}", SHOW,
+    )
+    result = run_in(shell, script, shell_env, interactive)
+    assert values(result.stdout, "rc") == ["2", "2", "0"], result.stderr
+    kept, cleared = session_vars(result.stdout)
+    assert kept[:2] == ["stage", "111111111111"] and cleared[:3] == ["", "", ""]
+    assert f"--shell {other}: the {shell} integration evaluates {shell} code only" in result.stderr
+
+
+def test_the_same_syntax_under_another_name_is_accepted(env):
+    result = run_mfaenv(["unset", "--shell", "zsh"], {**env, "MFAENV_WRAPPER": "bash"})
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "\\unset MFAENV_PROFILE\n" in result.stdout
+
+
+#: What a stand-in for the mfaenv program prints: shell code that says it ran, were it evaluated.
+STUB = "#!/bin/sh\nprintf 'echo evaluated-%s-wrapper=%s\\n' \"$1\" \"${MFAENV_WRAPPER-none}\"\n"
+
+
+@shells
+def test_exec_and_credential_process_run_untouched_forget_is_evaluated(shell, shell_env, tmp_path):
+    """exec's and credential-process's output belongs to a command or an SDK, not to the shell."""
+    stub = tmp_path / "bin" / "mfaenv"
+    stub.parent.mkdir()
+    stub.write_text(STUB, encoding="utf-8")
+    stub.chmod(0o755)
+    # After the init line, which the real program prints.
+    path = f"set -gx PATH {stub.parent} $PATH" if shell == "fish" else f'PATH="{stub.parent}:$PATH"'
+    script = with_init(shell, path, "mfaenv exec stage -- true", "mfaenv credential-process stage", "mfaenv help",
+                       "mfaenv forget stage", "mfaenv unset")
+    result = run_in(shell, script, shell_env)
+    assert result.stdout.splitlines() == [
+        "echo evaluated-exec-wrapper=none",
+        "echo evaluated-credential-process-wrapper=none",
+        "echo evaluated-help-wrapper=none",
+        f"evaluated-forget-wrapper={shell}",
+        f"evaluated-unset-wrapper={shell}",
+    ], result.stderr
+
+
+UNSET_TOKEN = {"bash": "unset AWS_SESSION_TOKEN", "zsh": "unset AWS_SESSION_TOKEN", "fish": "set -e AWS_SESSION_TOKEN"}
+PROMPT_LINE = {
+    "bash": 'echo "prompt=$(mfaenv_prompt)|$(command mfaenv prompt)"',
+    "zsh": 'echo "prompt=$(mfaenv_prompt)|$(command mfaenv prompt)"',
+    "fish": 'set -l a (mfaenv_prompt); set -l b (command mfaenv prompt); echo "prompt=$a|$b"',
+}
+
+
+@shells
+def test_status_and_prompt_see_that_the_credentials_are_gone(shell, shell_env):
+    script = with_init(
+        shell, "mfaenv stage 123456", PROMPT_LINE[shell], UNSET_TOKEN[shell],
+        "mfaenv status", f"echo rc={STATUS[shell]}", PROMPT_LINE[shell],
+    )
+    result = run_in(shell, script, shell_env)
+    assert values(result.stdout, "rc") == ["1"], result.stderr
+    with_session, gone = values(result.stdout, "prompt")
+    assert re.fullmatch(f"{FRESH}\\|{FRESH}", with_session)
+    assert gone == "|"
+    assert "the session for 'stage' is no longer in this shell (AWS_SESSION_TOKEN not set)" in result.stderr
 
 
 # --- mfaenv_prompt ----------------------------------------------------------------------------
@@ -497,13 +595,13 @@ def test_prompt_render_starts_at_most_the_processes_the_spec_allows(shell, allow
 
 
 def bash_completions(words: List[str], env) -> List[str]:
-    quoted = " ".join("'" + word + "'" for word in words)
+    quoted = " ".join(shlex.quote(word) for word in words)
     script = with_init("bash", f"COMP_WORDS=({quoted}); COMP_CWORD={len(words) - 1}", "__mfaenv_complete",
                        'printf "%s\\n" "${COMPREPLY[@]}"', "complete -p mfaenv")
     result = run_in("bash", script, env)
     lines = result.stdout.splitlines()
     assert lines[-1] == "complete -F __mfaenv_complete mfaenv", result.stderr
-    return sorted(line for line in lines[:-1] if line)
+    return sorted({line for line in lines[:-1] if line})  # readline shows a duplicate once
 
 
 @pytest.mark.parametrize("words, expected", [
@@ -515,9 +613,29 @@ def bash_completions(words: List[str], env) -> List[str]:
     (["mfaenv", "stage", "--source", "prod"], ["prod", "prod-default"]),
     (["mfaenv", "unset", "--"], ["--shell"]),
     (["mfaenv", "status", ""], []),
+    (["mfaenv", "e"], ["exec"]),
+    (["mfaenv", "c"], ["credential-process"]),
+    (["mfaenv", "f"], ["forget"]),
+    (["mfaenv", "exec", "stage-"], ["stage-default"]),
+    (["mfaenv", "exec", "stage", "--f"], ["--force"]),
+    (["mfaenv", "exec", "stage", "--", "printen"], ["printenv"]),
+    (["mfaenv", "credential-process", "prod-"], ["prod-default"]),
+    (["mfaenv", "forget", "stage", "--"], ["--persisted", "--shell"]),
+    (["mfaenv", "stage", "--shell", ""], ["bash"]),  # the wrapper refuses any other syntax
 ])
 def test_bash_completes_commands_profiles_and_options(words, expected, shell_env):
     assert bash_completions(words, shell_env) == expected
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("my", ["my\\ profile"]),
+    ("my\\ p", ["my\\ profile"]),
+    ("'my p", ["my profile"]),  # inside the quote the user opened
+])
+def test_bash_completes_a_profile_name_with_a_space_as_one_word(typed, expected, shell_env, aws_home):
+    with open(aws_home / ".aws" / "config", "a", encoding="utf-8") as config:
+        config.write("\n[profile my profile]\nsource_profile = stage-default\n")
+    assert bash_completions(["mfaenv", "get", typed], shell_env) == expected
 
 
 @pytest.mark.parametrize("line, expected", [
@@ -527,6 +645,12 @@ def test_bash_completes_commands_profiles_and_options(words, expected, shell_env
     ("mfaenv stage --s", ["--serial", "--shell", "--source"]),
     ("mfaenv stage --source prod", ["prod", "prod-default"]),
     ("mfaenv unset --", ["--shell"]),
+    ("mfaenv ex", ["exec"]),
+    ("mfaenv credential-process prod-", ["prod-default"]),
+    ("mfaenv forget stage --p", ["--persisted"]),
+    ("mfaenv exec stage --f", ["--force"]),
+    ("mfaenv exec stage -- printen", ["printenv"]),
+    ("mfaenv stage --shell ", ["fish"]),
 ])
 def test_fish_completes_commands_profiles_and_options(line, expected, shell_env):
     result = run_in("fish", with_init("fish", f"complete -C '{line}'"), shell_env)

@@ -193,6 +193,31 @@ def test_hostile_profile_name_is_one_string_in_powershell(name, env):
     assert decoded["AWS_SECURITY_TOKEN"] is None
 
 
+# -- aliases --------------------------------------------------------------------------------------
+
+#: How each shell is told to expand aliases in a script (bash does not by default).
+ALIAS_SETUP = {"bash": "shopt -s expand_aliases\n", "zsh": "", "dash": ""}
+
+
+@pytest.mark.shell
+@pytest.mark.parametrize("shell", ALIAS_SETUP)
+def test_aliases_named_export_or_unset_change_nothing(shell, env, tmp_path):
+    """`alias export=echo` would print the keys and export nothing; the statements are not alias words."""
+    require_shell(shell)
+    result = run_mfaenv(["stage", "123456", "--shell", "sh"], env)
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "emitted.txt").write_text(result.stdout, encoding="utf-8")
+    script = (
+        ALIAS_SETUP[shell] + "alias export='echo SABOTAGE' unset='echo SABOTAGE'\n"
+        "eval \"$(cat emitted.txt)\"\n"
+        'printf "legacy=%s\\n" "${AWS_SECURITY_TOKEN-removed}"\n'
+        "command env | grep '^MFAENV_PROFILE='\n"
+    )
+    environ = {**env, "AWS_SECURITY_TOKEN": "stale"}
+    ran = subprocess.run([shell, "-c", script], env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert ran.stdout == "legacy=removed\nMFAENV_PROFILE=stage\n", ran.stdout + ran.stderr
+
+
 # -- unset, and the stale AWS_SECURITY_TOKEN ------------------------------------------------------
 
 STALE_SESSION = {
