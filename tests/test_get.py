@@ -9,7 +9,7 @@ import time
 from conftest import run_mfaenv, run_shell
 
 #: The names an export sets or removes, in the order it prints them.
-EXPORTED_NAMES = re.compile(r"^(?:export|unset) (\w+)", re.M)
+EXPORTED_NAMES = re.compile(r"^\\(?:export|unset) (\w+)", re.M)
 
 
 def test_stage_session_lands_in_bash(env):
