@@ -238,17 +238,23 @@ class ProfileStore:
         self.credentials = read_sections(self.credentials_path)
         self.config = _config_profiles(read_sections(self.config_path))
 
-    def _not_found(self, what: str) -> ProfileError:
-        """'not found in' only the files that exist: a missing ~/.aws/config is not where anything was looked for."""
+    def _not_found(self, who: str, source: Optional[str] = None) -> ProfileError:
+        """A profile (or the source profile it names) is in neither file.
+
+        'not found in' names only the files that exist: a missing ~/.aws/config is not
+        where anything was looked for.
+        """
+        what = f"{who}: source profile '{source}'" if source else who
+        reason = f"source profile '{source}' not found" if source else "not found"
         existing = [str(path) for path in (self.credentials_path, self.config_path) if path.is_file()]
         if existing:
             return ProfileError(
-                f"{what} not found in {' or '.join(existing)}; run 'mfaenv list' to see usable profiles", reason="not found"
+                f"{what} not found in {' or '.join(existing)}; run 'mfaenv list' to see usable profiles", reason=reason
             )
         return ProfileError(
             f"{what} not found: neither {self.credentials_path} nor {self.config_path} exists; "
             f"create {self.credentials_path} with the long-term keys (see the README)",
-            reason="not found",
+            reason=reason,
         )
 
     def exists(self, name: str) -> bool:
@@ -313,7 +319,7 @@ class ProfileStore:
                     reason=f"source_profile loop ({loop})",
                 )
             if not self.exists(configured):
-                raise self._not_found(f"profile '{name}': source profile '{configured}'")
+                raise self._not_found(f"profile '{name}'", source=configured)
             self._refuse_non_mfa(name, configured)
             if not self.is_role(configured):
                 break
@@ -415,7 +421,7 @@ class ProfileStore:
     def _source_name(self, name: str, explicit: Optional[str]) -> str:
         if explicit:
             if not self.exists(explicit):
-                raise self._not_found(f"profile '{name}': source profile '{explicit}'")
+                raise self._not_found(f"profile '{name}'", source=explicit)
             return explicit
         configured = self.lookup(name, "source_profile")
         if configured:
@@ -430,7 +436,7 @@ class ProfileStore:
     def _long_term_keys(self, name: str, source: str, target: str) -> Tuple[str, str]:
         who = _who(target, name)
         if not self.exists(source):
-            raise self._not_found(f"{who}: source profile '{source}'")
+            raise self._not_found(who, source=source)
         key_id = self.lookup(source, "aws_access_key_id")
         secret = self.lookup(source, "aws_secret_access_key")
         if key_id and secret and not is_placeholder(key_id) and not is_placeholder(secret) \

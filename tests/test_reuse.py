@@ -248,7 +248,8 @@ def test_list_shows_usable_profiles_with_source_device_and_no_session(env):
 def test_list_says_what_each_unusable_profile_lacks_in_its_own_words(env, aws_home):
     config = aws_home / ".aws" / "config"
     config.write_text(config.read_text() + "\n[profile corp]\nsso_session = corp\nsso_account_id = 111111111111\n"
-                      "[profile nomfa]\nsource_profile = prod-default\n")
+                      "[profile nomfa]\nsource_profile = prod-default\n"
+                      "[profile orphan]\nrole_arn = arn:aws:iam::210987654321:role/admin\nsource_profile = gone\n")
     result = run_mfaenv(["list"], env)
     assert result.returncode == 0, result.stderr
     assert not_usable(result.stdout) == {
@@ -258,6 +259,7 @@ def test_list_says_what_each_unusable_profile_lacks_in_its_own_words(env, aws_ho
         "dev": "no long-term keys and no source_profile",
         "corp": "an IAM Identity Center (SSO) profile (sso_session), not an MFA profile",
         "nomfa": "no MFA device (no mfa_serial or aws_arn_mfa)",
+        "orphan": "source profile 'gone' not found",
     }
     assert "-default]" not in result.stdout, "a fix that names a [default-default] section"
 
