@@ -264,6 +264,16 @@ def test_assume_role_denied_names_the_role_and_the_likely_causes(roles_env, aws_
     assert sts_standin.requests[-1].answered == "ok"
 
 
+def test_a_revoked_cached_mfa_session_says_to_give_a_new_code(roles_env, sts_standin):
+    ok(["admin", "123456"], roles_env)
+    sts_standin.answer(standin.EXPIRED_TOKEN)  # e.g. its sessions were revoked in IAM since the morning
+    result = run_mfaenv(["readonly"], roles_env)
+    assert_clean_failure(result, STS_REJECTED, ["'readonly'", READONLY_ARN, "expired or revoked", "MFA code"])
+    sts_standin.answer(standin.success())
+    ok(["readonly", "654321"], roles_env)
+    assert actions(sts_standin)[-2:] == ["GetSessionToken", "AssumeRole"]
+
+
 def test_a_chained_role_asked_for_more_than_an_hour_is_refused_before_any_call(roles_env, aws_home, sts_standin):
     result = run_mfaenv(["audit", "123456", "--duration", "7200"], roles_env)
     assert_clean_failure(result, USAGE, ["'audit'", "3600"])
