@@ -69,6 +69,9 @@ def prepare(
         persist.check_writable(store.credentials_path, chain.name, store.config_path)
 
     def ask_code() -> str:
+        from mfaenv import sts  # its endpoint check loads no botocore
+
+        sts.check_endpoint(environ)  # named before a code is asked for, and wasted on it
         return codeinput.obtain_code(chain.name, chain.base.serial, request.code_command or chain.code_command)
 
     session, origin = sessions.obtain(

@@ -6,8 +6,8 @@ client would load the endpoint tables, the service model and the retry
 configuration (~80 ms) for a single, fixed Query-protocol request. What the
 client would add is done here explicitly: the endpoint (``AWS_ENDPOINT_URL_STS``,
 ``AWS_ENDPOINT_URL``, else the regional endpoint), proxies and CA bundle from
-the environment, bounded timeouts, and retries of throttling and transient
-failures.
+the environment, bounded timeouts (and one deadline for the whole call), and
+retries of throttling and transient failures.
 """
 
 from __future__ import annotations
@@ -17,18 +17,23 @@ import os
 import random
 import re
 import time
-from typing import Callable, Mapping, NamedTuple, Optional
-from urllib.parse import urlencode
+from typing import Callable, Mapping, NamedTuple, Optional, Tuple, TypeVar
+from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
 from mfaenv.errors import ProfileError, StsRejectedError, StsUnavailableError
-from mfaenv.variables import Session, parse_expiry
+from mfaenv.variables import Session, format_expiry, parse_expiry
 
 API_VERSION = "2011-06-15"
 #: Seconds to wait for a TCP connection, and for the answer.
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 5.0
-#: Upper bound of either timeout when set through the environment.
+#: Seconds for the whole call, attempts and back-off included: a trickling endpoint
+#: never trips the read timeout, which bounds each wait for data, not the answer.
+TOTAL_TIMEOUT = 15.0
+#: The most of an answer that is read; STS answers are about 1 KiB.
+MAX_ANSWER_BYTES = 1024 * 1024
+#: Upper bound of any timeout when set through the environment.
 MAX_TIMEOUT = 300.0
 #: Attempts in all, for throttling, 5xx answers and connection failures (not for
 #: a read timeout: that request may have used the MFA code).
@@ -51,6 +56,9 @@ KEY_ERROR_CODES = {
 }
 
 
+T = TypeVar("T")
+
+
 class _Keys(NamedTuple):
     """What botocore's signer reads from a credentials object."""
 
@@ -60,13 +68,42 @@ class _Keys(NamedTuple):
 
 
 def endpoint_url(region: str, environ: Mapping[str, str] = os.environ) -> str:
-    """The STS endpoint, as botocore would choose it for regional endpoints."""
+    """The STS endpoint, as botocore would choose it for regional endpoints; a set one is checked first."""
     if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
         for variable in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
             if environ.get(variable):
+                _check_endpoint(variable, environ[variable])
                 return environ[variable]
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"https://sts.{region}.{suffix}"
+
+
+def check_endpoint(environ: Mapping[str, str] = os.environ) -> None:
+    """Refuse a malformed endpoint variable before a code is asked for (no network, no botocore)."""
+    endpoint_url("us-east-1", environ)
+
+
+def _check_endpoint(variable: str, url: str) -> None:
+    """One line naming the variable; the URL is never shown, as it may hold a password."""
+    reason = None
+    try:
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https"):
+            reason = "it must start with https:// (or http://)"
+        elif not parts.hostname:
+            reason = "it names no host"
+        elif any(ord(char) <= 32 or ord(char) == 127 for char in url):
+            reason = "it contains spaces or control characters"
+        elif "@" in url[url.index("//") + 2 + len(parts.netloc):]:
+            # A '/', '?' or '#' in a password ends the host part early: the request would go
+            # to the user name as a host. Such characters must be percent-encoded.
+            reason = "an '@' after the host part: percent-encode '/', '?' and '#' in a user name or password"
+        else:
+            parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
+    except ValueError:
+        reason = "it is not a well-formed URL (host or port)"
+    if reason is not None:
+        raise ProfileError(f"{variable} is not a usable STS endpoint: {reason}; fix it or unset it")
 
 
 def get_session_token(
@@ -129,18 +166,21 @@ def _call(
     profile: str,
     rejection: Callable[[str, str], StsRejectedError],
 ) -> Session:
-    """One signed STS Query request, retried on throttling and transient failures."""
+    """One signed STS Query request, retried on throttling and transient failures, all within a deadline."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.exceptions import BotoCoreError, ReadTimeoutError
     from botocore.httpsession import URLLib3Session
     from botocore.utils import get_environ_proxies
+    from urllib3.exceptions import HTTPError, ReadTimeoutError as BodyReadTimeoutError
 
     if not REGION_NAME.fullmatch(region):
         raise ProfileError(
             f"profile '{profile}': region {region!r} is not a region name; fix region in the config file or AWS_REGION"
         )
     url = endpoint_url(region, environ)
+    total = _timeout("MFAENV_TOTAL_TIMEOUT", TOTAL_TIMEOUT, environ)
+    deadline = time.monotonic() + total
     body = urlencode(form)
     http = URLLib3Session(
         verify=environ.get("AWS_CA_BUNDLE") or True,
@@ -152,10 +192,18 @@ def _call(
     signer = SigV4Auth(keys, "sts", region)
     failure = ""
     shown = _without_userinfo(url)
+    # The request arrived and may have used the code: a retry with the same code
+    # could only be refused as a wrong code.
+    no_answer = StsUnavailableError(
+        f"profile '{profile}': no answer from {shown} in time; try again with the next MFA code"
+    )
     try:
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
-                time.sleep(random.uniform(0.2, 0.5) * 2 ** attempt)  # jittered backoff
+                pause = random.uniform(0.2, 0.5) * 2 ** attempt  # jittered backoff
+                if time.monotonic() + pause >= deadline:
+                    break
+                time.sleep(pause)
             request = AWSRequest(
                 method="POST",
                 url=url,
@@ -163,21 +211,25 @@ def _call(
                 headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
             )
             signer.add_auth(request)
+            prepared = request.prepare()
+            prepared.stream_output = True  # read by _exchange, at most MAX_ANSWER_BYTES
             try:
-                response = http.send(request.prepare())
-            except ReadTimeoutError:
-                # The request arrived and may have used the code: a retry with the same
-                # code could only be refused as a wrong code.
+                status, content = _within(deadline, lambda: _exchange(http, prepared))
+            except (_TooLate, ReadTimeoutError, BodyReadTimeoutError):
+                raise no_answer from None
+            except _TooLarge:
                 raise StsUnavailableError(
-                    f"profile '{profile}': no answer from {shown} in time; "
-                    f"try again with the next MFA code"
+                    f"profile '{profile}': {shown} answered with more than {MAX_ANSWER_BYTES // 1024} KiB, "
+                    f"which is not an STS answer"
                 ) from None
             except BotoCoreError as error:
                 failure = f"cannot reach {shown}: {_connection_reason(error)}"
                 continue
-            status, content = response.status_code, response.content
+            except (HTTPError, OSError):  # the connection broke while the body was read
+                failure = f"cannot reach {shown}: connection closed"
+                continue
             if status == 200:
-                return _parse_credentials(content, shown)
+                return _parse_credentials(content, shown, profile)
             code_name, message = _parse_error(content)
             if code_name in RETRYABLE_CODES or status >= 500 or status == 429:
                 failure = f"{shown} answered {code_name or status}"
@@ -186,8 +238,60 @@ def _call(
     finally:
         http.close()
     raise StsUnavailableError(
-        f"profile '{profile}': STS unavailable after {MAX_ATTEMPTS} attempts ({failure}); try again shortly"
+        f"profile '{profile}': STS unavailable after {attempt + 1} attempts ({failure}); try again shortly"
     )
+
+
+class _TooLate(Exception):
+    """The deadline of the whole call passed."""
+
+
+class _TooLarge(Exception):
+    """The answer is longer than MAX_ANSWER_BYTES."""
+
+
+def _exchange(http, prepared) -> Tuple[int, bytes]:
+    """Status and body of one request, reading at most MAX_ANSWER_BYTES of it."""
+    response = http.send(prepared)
+    chunks, size = [], 0
+    while True:
+        chunk = response.raw.read(64 * 1024)
+        if not chunk:
+            return response.status_code, b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            response.raw.close()
+            raise _TooLarge()
+        chunks.append(chunk)
+
+
+def _within(deadline: float, work: Callable[[], T]) -> T:
+    """What ``work`` returns or raises, or _TooLate once the deadline passes.
+
+    A trickling endpoint (a byte every 2 s, in the headers or the body) never
+    trips the socket's read timeout; only a deadline on the whole exchange stops
+    it. The worker thread is left to finish or fail on its own: it is a daemon,
+    and the process is about to report the failure and exit.
+    """
+    import threading
+
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as error:  # handed to the caller's thread
+            outcome.append((False, error))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if not outcome:
+        raise _TooLate()
+    done, value = outcome[0]
+    if not done:
+        raise value
+    return value
 
 
 def _without_userinfo(url: str) -> str:
@@ -223,22 +327,30 @@ def _local(tag: str) -> str:
 
 
 def _find(root: ElementTree.Element, name: str) -> Optional[str]:
+    """The text of the first element of that name, exactly as sent (as botocore reads it)."""
     for element in root.iter():
         if _local(element.tag) == name:
-            return (element.text or "").strip()
+            return element.text or ""
     return None
 
 
-def _parse_credentials(content: bytes, url: str) -> Session:
+def _parse_credentials(content: bytes, url: str, profile: str) -> Session:
     try:
         root = ElementTree.fromstring(content)
         values = [_find(root, name) for name in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")]
         if not all(values):
             raise ValueError("incomplete credentials")
         access_key_id, secret, token, expiration = values
-        return Session(access_key_id, secret, token, expires=parse_expiry(expiration))
+        # An unreadable or out-of-range expiry counts as none: not a session mfaenv can hand out.
+        session = Session(access_key_id, secret, token, expires=parse_expiry(expiration))
     except (ElementTree.ParseError, ValueError):
         raise StsUnavailableError(f"{url} answered with something that is not an STS session") from None
+    if session.seconds_left() <= 0:
+        raise StsUnavailableError(
+            f"profile '{profile}': {url} answered with a session that expired already "
+            f"({format_expiry(session.expires)}); check this computer's clock, then try again with the next MFA code"
+        )
+    return session
 
 
 def _parse_error(content: bytes):
@@ -246,7 +358,7 @@ def _parse_error(content: bytes):
         root = ElementTree.fromstring(content)
     except ElementTree.ParseError:
         return None, ""
-    return _find(root, "Code"), _one_line(_find(root, "Message") or "")
+    return (_find(root, "Code") or "").strip() or None, _one_line(_find(root, "Message") or "")
 
 
 def _one_line(text: str) -> str:

@@ -59,7 +59,8 @@ def parse_expiry(text: str) -> int:
     Accepts ``Z``, ``+00:00`` and other offsets, fractional seconds, and a space
     instead of ``T``. A time without an offset is read as UTC: aws-mfa writes
     ``expiration`` that way (``%Y-%m-%d %H:%M:%S`` of the UTC time) and reads
-    it back as UTC. Raises ValueError for anything else.
+    it back as UTC. Raises ValueError for anything else, and for a time outside
+    what MFAENV_EXPIRES carries (1970 to 5138): such an expiry counts as unknown.
     """
     value = text.strip()
     if value.endswith(("Z", "z")):
@@ -68,7 +69,10 @@ def parse_expiry(text: str) -> int:
     parsed = datetime.fromisoformat(value.replace(" ", "T", 1))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(parsed.timestamp())
+    epoch = int(parsed.timestamp())
+    if not _EPOCH.fullmatch(str(epoch)):
+        raise ValueError(f"expiry out of range: {text!r}")
+    return epoch
 
 
 _ARN_ACCOUNT = re.compile(r"^arn:[^:]+:iam::(\d{12}):")

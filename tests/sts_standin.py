@@ -31,6 +31,14 @@ session, as STS does:
   duration (default 43200 s). Roles not set up accept everything.
 GetCallerIdentity, which real clients (boto3, the AWS CLI, the JavaScript SDK) call
 to prove their credentials, is answered for whoever signed, apart from the script.
+Other answers: ``error(status, code, message)`` and the ready ones (``WRONG_CODE``,
+``INVALID_KEY_ID``, ``BAD_SIGNATURE``, ``EXPIRED_TOKEN``, ``THROTTLED``,
+``INTERNAL_FAILURE``); ``hang(seconds)``; ``expired(seconds_ago)`` and
+``success(expires_in=..., expiration="text")`` for a session with that expiry;
+``trickling(seconds_per_byte, headers=False)`` sends a session a byte at a time;
+``huge(size)`` a well-formed answer padded to ``size`` bytes;
+``Response(200, credentials_body(key, secret, token, expiration))`` exactly these
+values. Any ``Response`` takes ``delay`` (seconds before answering).
 The first session issued is ``SESSION_KEY_ID``/``SESSION_SECRET``/``SESSION_TOKEN``;
 ``issued`` lists them all (``Issued``: key id, secret, token, expiry, action,
 role, mfa, parent key id).
@@ -38,13 +46,14 @@ role, mfa, parent key id).
 What it records: ``requests`` holds every ``Request`` in order: ``action``, ``form``
 fields, ``signing_key_id``, ``signer`` ("long-term", "session" or None when refused
 before), ``token`` (the X-Amz-Security-Token sent, or None), ``answered`` (the
-error code, or "ok"), and ``signed_with(secret)``. ``calls(action)`` filters them,
+error code, or "ok"), ``sent_bytes`` and ``signed_with(secret)``. ``calls(action)`` filters them,
 e.g. ``len(standin.calls("AssumeRole"))``.
 """
 
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import hashlib
 import hmac
 import itertools
@@ -82,6 +91,13 @@ class Response:
     delay: float = 0.0
     #: Issue a session as STS would (``success()``), instead of ``body``.
     issue: bool = False
+    #: For an issued session: seconds until it expires instead of DurationSeconds (negative: already
+    #: expired), or the Expiration text itself.
+    expires_in: Optional[float] = None
+    expiration: Optional[str] = None
+    #: Seconds between bytes sent: from the status line on when ``trickle_headers``, else the body's.
+    trickle: float = 0.0
+    trickle_headers: bool = False
 
 
 def error(status: int, code: str, message: str, kind: str = "Sender") -> Response:
@@ -114,9 +130,41 @@ def hang(seconds: float = 30.0) -> Response:
     return Response(200, "", delay=seconds)
 
 
-def success() -> Response:
+def success(expires_in: Optional[float] = None, expiration: Optional[str] = None) -> Response:
     """Issue a new session for the request (its expiry follows DurationSeconds), as STS does."""
-    return Response(200, "", issue=True)
+    return Response(200, "", issue=True, expires_in=expires_in, expiration=expiration)
+
+
+def expired(seconds_ago: float = 60) -> Response:
+    """A session whose Expiration has already passed."""
+    return success(expires_in=-seconds_ago)
+
+
+def trickling(seconds_per_byte: float = 2.0, headers: bool = False) -> Response:
+    """A session sent one byte at a time: the body, or everything from the status line on."""
+    return dataclasses.replace(success(), trickle=seconds_per_byte, trickle_headers=headers)
+
+
+def huge(size: int = 32 * 1024 * 1024) -> Response:
+    """A GetSessionToken answer that is well-formed, and padded by a comment to ``size`` bytes."""
+    answer = credentials_body("ASIAHUGE000000000001", "huge/secret", "huge-token", "2099-01-01T00:00:00Z")
+    head, _, tail = answer.partition("\n")
+    return Response(200, head + "\n<!--" + " " * max(0, size - len(answer) - 8) + "-->\n" + tail)
+
+
+def credentials_body(access_key_id: str, secret: str, token: str, expiration: str,
+                     action: str = "GetSessionToken") -> str:
+    """An answer holding exactly these values (what a scripted ``Response`` may send)."""
+    return (
+        f'<{action}Response xmlns="{NAMESPACE}">\n'
+        f"  <{action}Result>\n    <Credentials>\n"
+        f"      <SessionToken>{token}</SessionToken>\n"
+        f"      <SecretAccessKey>{secret}</SecretAccessKey>\n"
+        f"      <Expiration>{expiration}</Expiration>\n"
+        f"      <AccessKeyId>{access_key_id}</AccessKeyId>\n"
+        f"    </Credentials>\n  </{action}Result>\n"
+        f"</{action}Response>\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -160,6 +208,8 @@ class Request:
     signer: Optional[str] = None
     #: The error code answered, or "ok".
     answered: str = ""
+    #: Bytes of the answer written to the client before it stopped reading.
+    sent_bytes: int = 0
 
     @property
     def action(self) -> Optional[str]:
@@ -314,7 +364,7 @@ class StsStandIn:
             return INVALID_KEY_ID
         return "long-term" if any(request.signed_with(secret) for secret in secrets) else BAD_SIGNATURE
 
-    def _issue(self, request: Request, signer: Union[Issued, str]) -> Response:
+    def _issue(self, request: Request, signer: Union[Issued, str], response: Response) -> Response:
         form, key_id = request.form, request.signing_key_id or ""
         action = form.get("Action", "GetSessionToken")
         from_session = isinstance(signer, Issued)
@@ -346,12 +396,13 @@ class StsStandIn:
             access_key_id=SESSION_KEY_ID if number == 1 else f"ASIASTANDIN{number:09d}",
             secret_access_key=SESSION_SECRET if number == 1 else f"standin/SESSION+secret{number:016d}",
             session_token=SESSION_TOKEN if number == 1 else f"FwoGZXIvYXdzEStandIn{number:06d}" + "y" * 120,
-            expires=time.time() + duration, action=action, mfa=mfa, parent=key_id,
+            expires=time.time() + (duration if response.expires_in is None else response.expires_in),
+            action=action, mfa=mfa, parent=key_id,
             role_arn=role_arn if action == "AssumeRole" else None,
             session_name=form.get("RoleSessionName") if action == "AssumeRole" else None,
         )
         self.issued.append(issued)
-        return Response(200, _success_body(issued))
+        return dataclasses.replace(response, body=_success_body(issued, response.expiration), issue=False)
 
     def _decide(self, request: Request) -> Response:
         with self._lock:
@@ -368,7 +419,7 @@ class StsStandIn:
         if not response.issue:
             return response
         with self._lock:
-            return self._issue(request, signer)
+            return self._issue(request, signer, response)
 
     def _handler_class(self):
         standin = self
@@ -389,13 +440,28 @@ class StsStandIn:
                 found = re.search(r"<Code>([^<]*)</Code>", text) if response.status != 200 else None
                 request.answered = found.group(1) if found else ("ok" if response.status == 200 else str(response.status))
                 payload = text.encode("utf-8")
+                head = (
+                    f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}\r\n"
+                    f"Content-Type: text/xml\r\nContent-Length: {len(payload)}\r\n"
+                    f"x-amzn-RequestId: {uuid.uuid4()}\r\nConnection: close\r\n\r\n"
+                ).encode("ascii")
+                self.close_connection = True
                 try:
-                    self.send_response(response.status)
-                    self.send_header("Content-Type", "text/xml")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-                    self.end_headers()
-                    self.wfile.write(payload)
+                    if response.trickle > 0:
+                        if not response.trickle_headers:
+                            self.wfile.write(head)
+                            head = b""
+                        for byte in head + payload:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            request.sent_bytes += 1
+                            if standin._stopping.wait(response.trickle):
+                                return
+                    else:
+                        self.wfile.write(head)
+                        for start in range(0, len(payload), 64 * 1024):
+                            self.wfile.write(payload[start:start + 64 * 1024])
+                            request.sent_bytes += len(payload[start:start + 64 * 1024])
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up waiting, as it should
 
@@ -424,10 +490,10 @@ def _caller_identity_body(key_id: str, signer: Union[Issued, str]) -> str:
     )
 
 
-def _success_body(issued: Issued) -> str:
+def _success_body(issued: Issued, expiration: Optional[str] = None) -> str:
     action = issued.action
     stamp = datetime.fromtimestamp(issued.expires, timezone.utc)
-    expiration = stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    expiration = expiration or stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     user = ""
     if action == "AssumeRole":
         name, role = issued.session_name, (issued.role_arn or "").rpartition("/")[2]
