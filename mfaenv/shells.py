@@ -8,13 +8,10 @@ nothing else in mfaenv knows any shell's syntax. The integration scripts
 from __future__ import annotations
 
 import os
+import re
 from typing import Dict, Mapping, Optional
 
 from mfaenv.errors import UsageError
-
-# PowerShell treats these as single quotes too (U+2018-U+201B), so a value
-# containing one could otherwise close the string.
-_POWERSHELL_QUOTES = "'\u2018\u2019\u201a\u201b"
 
 
 class Dialect:
@@ -86,19 +83,47 @@ class Fish(Dialect):
         return f"set -e {name}; or builtin true"
 
 
+#: Runs of printable ASCII, which a PowerShell verbatim string carries as they are.
+_PRINTABLE_ASCII = re.compile(r"[ -~]+")
+
+
 class PowerShell(Dialect):
-    """PowerShell: verbatim strings, where every single-quote character is doubled."""
+    """PowerShell: pure ASCII, as verbatim strings and ``[char]0xNNNN`` code units.
+
+    A Windows console decodes a native command's output with its code page:
+    the UTF-8 bytes of ``ё`` (D1 91) read as ``Ñ‘`` in Windows-1252, and PowerShell
+    takes ``‘`` (like U+2018-U+201B) for a single quote, which would end the
+    string. So only printable ASCII goes into a string (its ``'`` doubled);
+    every other character, controls included, is one ``[char]0xNNNN`` per
+    UTF-16 code unit, joined with `` + `` to an expression that starts with a
+    string (``[char] + [char]`` would add numbers): ``'' + [char]0x0451``.
+    """
 
     name = "powershell"
 
     def quote(self, value: str) -> str:
-        return "'" + "".join(c + c if c in _POWERSHELL_QUOTES else c for c in value) + "'"
+        terms = []
+        position = 0
+        for run in _PRINTABLE_ASCII.finditer(value):
+            terms.extend(_char_casts(value[position:run.start()]))
+            terms.append("'" + run.group().replace("'", "''") + "'")
+            position = run.end()
+        terms.extend(_char_casts(value[position:]))
+        if not terms or not terms[0].startswith("'"):
+            terms.insert(0, "''")
+        return " + ".join(terms)
 
     def set(self, name: str, value: str) -> str:
         return f"$Env:{name} = {self.quote(value)}"
 
     def unset(self, name: str) -> str:
-        return f"Remove-Item Env:{name} -ErrorAction SilentlyContinue"
+        # Module-qualified: a user's alias or function named Remove-Item cannot stand in for it.
+        return f"Microsoft.PowerShell.Management\\Remove-Item Env:{name} -ErrorAction SilentlyContinue"
+
+
+def _char_casts(text: str) -> "list[str]":
+    units = text.encode("utf-16-le", "surrogatepass")
+    return [f"[char]0x{int.from_bytes(units[i:i + 2], 'little'):04X}" for i in range(0, len(units), 2)]
 
 
 POSIX = Posix()

@@ -25,6 +25,9 @@ REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 LEGACY_TOKEN_VARIABLE = "AWS_SECURITY_TOKEN"
 #: Records the region mfaenv exported, so that only that region is removed later.
 REGION_MARKER_VARIABLE = "MFAENV_REGION"
+#: MFAENV_SAVED_AWS_REGION...: what a region variable held before mfaenv replaced it, so
+#: that `unset` restores it (as virtualenv's `deactivate` restores PATH).
+SAVED_REGION_PREFIX = "MFAENV_SAVED_"
 
 Variables = Dict[str, Optional[str]]
 
@@ -115,8 +118,9 @@ def session_exports(
     if region is not None:
         variables.update({name: region for name in REGION_VARIABLES})
         variables[REGION_MARKER_VARIABLE] = region
+        variables.update(_saved_regions(environ))
     else:
-        variables.update(_region_removals(environ))
+        variables.update(_region_restores(environ))
     return variables
 
 
@@ -124,20 +128,46 @@ def unset_all(environ: Mapping[str, str]) -> Variables:
     """Everything `mfaenv unset` removes: the region only if mfaenv set it."""
     names = CREDENTIAL_VARIABLES + (LEGACY_TOKEN_VARIABLE,) + EXPIRY_VARIABLES + MFAENV_VARIABLES + (ACCOUNT_VARIABLE,)
     variables: Variables = {name: None for name in names}
-    variables.update(_region_removals(environ))
+    variables.update(_region_restores(environ))
     return variables
 
 
-def _region_removals(environ: Mapping[str, str]) -> Variables:
-    """Remove the region variables only while they still hold what mfaenv set."""
+def _mfaenv_region_in_force(name: str, environ: Mapping[str, str]) -> bool:
+    """The region variable still holds what mfaenv set (the user has not changed it since)."""
     marker = environ.get(REGION_MARKER_VARIABLE)
-    removals: Variables = {}
-    if marker is not None:
-        for name in REGION_VARIABLES:
-            if environ.get(name) == marker:
-                removals[name] = None
-        removals[REGION_MARKER_VARIABLE] = None
-    return removals
+    return marker is not None and environ.get(name) == marker
+
+
+def _saved_regions(environ: Mapping[str, str]) -> Variables:
+    """Before mfaenv sets a region: save the user's own value of each region variable.
+
+    Where an earlier mfaenv region is still in force, what it saved stays saved;
+    a variable the user never set has nothing saved (`unset` then removes it).
+    """
+    saved: Variables = {}
+    for name in REGION_VARIABLES:
+        if _mfaenv_region_in_force(name, environ):
+            continue
+        if name in environ:
+            saved[SAVED_REGION_PREFIX + name] = environ[name]
+        elif SAVED_REGION_PREFIX + name in environ:  # saved for a value the user has since removed
+            saved[SAVED_REGION_PREFIX + name] = None
+    return saved
+
+
+def _region_restores(environ: Mapping[str, str]) -> Variables:
+    """Give back the region variables that still hold what mfaenv set: the value saved
+    before mfaenv replaced it, else nothing. A region the user set since is left alone."""
+    restores: Variables = {}
+    for name in REGION_VARIABLES:
+        if _mfaenv_region_in_force(name, environ):
+            restores[name] = environ.get(SAVED_REGION_PREFIX + name)
+    if REGION_MARKER_VARIABLE in environ:
+        restores[REGION_MARKER_VARIABLE] = None
+    for name in REGION_VARIABLES:
+        if SAVED_REGION_PREFIX + name in environ:
+            restores[SAVED_REGION_PREFIX + name] = None
+    return restores
 
 
 #: Plain digits only, as the shell prompt functions accept it (they feed it to

@@ -4,10 +4,13 @@
 # a function that runs what the real command prints. It also defines
 # `mfaenv_prompt` and completion. Internal names start with __mfaenv_. A
 # function shadows the application of the same name, so the application is
-# looked up explicitly and user aliases or functions cannot stand in for it.
+# looked up explicitly and user aliases or functions cannot stand in for it;
+# the cmdlets the wrapper relies on, and the Remove-Item that mfaenv prints,
+# are module-qualified for the same reason.
 
 function global:__mfaenv_application {
-    Get-Command -Name mfaenv -CommandType Application -ErrorAction Stop | Select-Object -First 1
+    Microsoft.PowerShell.Core\Get-Command -Name mfaenv -CommandType Application -ErrorAction Stop |
+        Microsoft.PowerShell.Utility\Select-Object -First 1
 }
 
 # list, status, prompt, init, exec, credential-process, help, the hidden
@@ -42,14 +45,14 @@ function global:mfaenv {
     }
     finally {
         if ($null -eq $previousWrapper) {
-            Remove-Item Env:MFAENV_WRAPPER -ErrorAction SilentlyContinue
+            Microsoft.PowerShell.Management\Remove-Item Env:MFAENV_WRAPPER -ErrorAction SilentlyContinue
         }
         else {
             $Env:MFAENV_WRAPPER = $previousWrapper
         }
     }
     if ($exitCode -eq 0 -and $code) {
-        Invoke-Expression ($code -join "`n")
+        Microsoft.PowerShell.Utility\Invoke-Expression ($code -join "`n")
     }
     $global:LASTEXITCODE = $exitCode
 }

@@ -7,10 +7,17 @@ closes a verbatim string on the typographic quotes U+2018-U+201B, so
 statements to PowerShell. ``check_script`` therefore demands a shape, not
 just a parse:
 
+- the script is pure ASCII: a Windows console decodes a native command's
+  output with its code page, where the UTF-8 bytes of ``ё`` (D1 91) read as
+  a typographic quote, which PowerShell takes for a quote;
 - every statement is on its own line (statements are separated by exactly
   one newline, no ``;``, no comments, nothing before or after);
-- each statement is either ``$Env:NAME = <one verbatim string literal>`` or
-  exactly ``Remove-Item Env:NAME -ErrorAction SilentlyContinue``;
+- each statement is either ``$Env:NAME = <value>`` or exactly
+  ``Microsoft.PowerShell.Management\\Remove-Item Env:NAME -ErrorAction
+  SilentlyContinue`` (module-qualified, so no alias stands in), where a value is
+  verbatim string literals and ``[char]0xNNNN`` casts (each one UTF-16 code
+  unit) joined by `` + ``, the first a string (``[char] + [char]`` would add
+  numbers);
 - the tree has no ERROR or MISSING node and no command other than that
   Remove-Item;
 - each string literal is re-read with PowerShell's own tokenizer rule (below)
@@ -35,7 +42,9 @@ import tree_sitter_powershell
 SINGLE_QUOTES = frozenset("'\u2018\u2019\u201a\u201b")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _ASSIGNMENT_PREFIX = re.compile(rf"\$Env:({_NAME}) = ")
-_REMOVAL = re.compile(rf"Remove-Item Env:({_NAME}) -ErrorAction SilentlyContinue")
+_CHAR_CAST = re.compile(r"\[char\]0x([0-9A-F]{4})")
+REMOVE_ITEM = "Microsoft.PowerShell.Management\\Remove-Item"
+_REMOVAL = re.compile(rf"{re.escape(REMOVE_ITEM)} Env:({_NAME}) -ErrorAction SilentlyContinue")
 
 #: Node types that may appear inside an assignment statement: the grammar's
 #: chain of single-child expression wrappers, the variable, `=` and the string.
@@ -45,6 +54,9 @@ _ASSIGNMENT_NODE_TYPES = frozenset({
     "logical_expression", "bitwise_expression", "comparison_expression", "additive_expression",
     "multiplicative_expression", "format_expression", "range_expression", "array_literal_expression",
     "unary_expression", "variable", "string_literal", "verbatim_string_characters",
+    # [char]0xNNNN
+    "expression_with_unary_operator", "cast_expression", "type_literal", "type_spec", "type_name",
+    "type_identifier", "integer_literal", "hexadecimal_integer_literal",
 })
 _REMOVAL_NODE_TYPES = frozenset({
     "pipeline", "pipeline_chain", "command", "command_name", "command_elements",
@@ -100,6 +112,8 @@ def check_script(text: str) -> List[Tuple[str, Optional[str]]]:
         return []
     if not text.endswith("\n"):
         raise UnsafeScript("the script does not end with a newline")
+    if not text.isascii():
+        raise UnsafeScript(f"not pure ASCII: {[char for char in text if not char.isascii()][:5]!r}")
     root = parse(text).root_node
     for node in _walk(root):
         if node.is_error or node.is_missing or node.type == "ERROR":
@@ -130,21 +144,36 @@ def _check_statement(statement: tree_sitter.Node) -> Tuple[str, Optional[str]]:
     commands = [node for node in _walk(statement) if node.type == "command"]
     if not commands:
         match = _ASSIGNMENT_PREFIX.match(source)
-        literals = [node for node in _walk(statement) if node.type == "string_literal"]
+        terms = [node for node in _walk(statement) if node.type in ("string_literal", "cast_expression")]
         variables = [node for node in _walk(statement) if node.type == "variable"]
-        if not match or not types <= _ASSIGNMENT_NODE_TYPES or len(literals) != 1 or len(variables) != 1:
-            raise UnsafeScript(f"not a single-string assignment: {source!r} ({sorted(types)})")
-        literal = _text(literals[0])
-        if source != match.group(0) + literal or _text(variables[0]) != "$Env:" + match.group(1):
-            raise UnsafeScript(f"assignment has more than one string literal: {source!r}")
-        return match.group(1), decode_verbatim(literal)
+        if not match or not types <= _ASSIGNMENT_NODE_TYPES or not terms or len(variables) != 1:
+            raise UnsafeScript(f"not an assignment of strings and [char]s: {source!r} ({sorted(types)})")
+        if source != match.group(0) + " + ".join(map(_text, terms)) or _text(variables[0]) != "$Env:" + match.group(1):
+            raise UnsafeScript(f"not one value of terms joined by ' + ': {source!r}")
+        if terms[0].type != "string_literal":
+            raise UnsafeScript(f"the value does not start with a string ([char] + [char] adds numbers): {source!r}")
+        return match.group(1), _decode_terms(terms)
     match = _REMOVAL.fullmatch(source)
     if not match or len(commands) != 1 or not types <= _REMOVAL_NODE_TYPES:
         raise UnsafeScript(f"not the Remove-Item statement: {source!r}")
     names = [_text(node) for node in commands[0].named_children if node.type == "command_name"]
-    if names != ["Remove-Item"]:
+    if names != [REMOVE_ITEM]:
         raise UnsafeScript(f"unexpected command in {source!r}")
     return match.group(1), None
+
+
+def _decode_terms(terms: List[tree_sitter.Node]) -> str:
+    """The string PowerShell builds: verbatim strings as they read, each [char] one UTF-16 code unit."""
+    units = bytearray()
+    for term in terms:
+        if term.type == "string_literal":
+            units += decode_verbatim(_text(term)).encode("utf-16-le", "surrogatepass")
+            continue
+        cast = _CHAR_CAST.fullmatch(_text(term))
+        if not cast:
+            raise UnsafeScript(f"not a [char]0xNNNN cast: {_text(term)!r}")
+        units += int(cast.group(1), 16).to_bytes(2, "little")
+    return units.decode("utf-16-le", "surrogatepass")
 
 
 def tree_dump(text: str) -> str:

@@ -519,6 +519,18 @@ def test_prompt_function_agrees_with_mfaenv_prompt(shell, case, shell_env, tmp_p
     assert not (tmp_path / "pwned").exists()
 
 
+def test_the_readmes_simple_bash_prompt_leaves_no_stray_space(shell_env):
+    """The README's one-line PS1 recipe, expanded by bash itself with and without a session."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    recipe = lines[next(i for i, line in enumerate(lines) if line.startswith("# bash, simple")) + 1]
+    environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 43170})
+    script = with_init("bash", "PS1='$ '", recipe, 'printf "with=%s|\\n" "${PS1@P}"',
+                       "unset MFAENV_PROFILE", 'printf "without=%s|\\n" "${PS1@P}"')
+    result = run_in("bash", script, environ)
+    assert values(result.stdout, "with") == ["stage 111111111111 11h59m $ |"], result.stderr
+    assert values(result.stdout, "without") == ["$ |"]
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh"])
 def test_prompt_function_runs_with_no_commands_on_path(shell, shell_env, tmp_path):
     """No PATH, no external command: the text still comes out, from the shell's own clock."""

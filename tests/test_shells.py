@@ -298,6 +298,22 @@ def test_any_value_is_one_string_in_powershell(values):
     assert powershell.check_script(emitted) == list(mapping.items()), powershell.tree_dump(emitted)
 
 
+@pytest.mark.parametrize("value, emitted", [
+    ("\u0451", "'' + [char]0x0451"),  # UTF-8 D1 91: "Ñ‘" in Windows-1252, and ‘ is a quote to PowerShell
+    ("caf\u00e9 it's", "'caf' + [char]0x00E9 + ' it''s'"),
+    ("\U0001f600", "'' + [char]0xD83D + [char]0xDE00"),  # one code unit per [char]
+    ("\u2019; Remove-Item ~; \u2019", "'' + [char]0x2019 + '; Remove-Item ~; ' + [char]0x2019"),
+    ("line\nline", "'line' + [char]0x000A + 'line'"),
+    ("", "''"),
+])
+def test_powershell_values_are_pure_ascii(value, emitted):
+    assert shells.POWERSHELL.quote(value) == emitted
+    script = shells.POWERSHELL.render({"MFAENV_PROFILE": value})
+    # What a Windows console with code page 1252 hands PowerShell is the same text.
+    assert script.encode("utf-8").decode("cp1252") == script
+    assert powershell.check_script(script) == [("MFAENV_PROFILE", value)]
+
+
 def test_powershell_decoder_follows_the_tokenizer():
     """A quote pair yields its second character; any quote alone ends the string."""
     assert powershell.decode_verbatim("'a''b'") == "a'b"
@@ -321,10 +337,17 @@ UNSAFE_SCRIPTS = {
     "concatenation": "$Env:MFAENV_PROFILE = 'a' + (Remove-Item ~)\n",
     "double-quotes": "$Env:MFAENV_PROFILE = \"$(Remove-Item ~)\"\n",
     "comment": "$Env:MFAENV_PROFILE = 'x' # comment\n",
-    "extra-argument": "Remove-Item Env:MFAENV_PROFILE -ErrorAction SilentlyContinue -Recurse\n",
+    "extra-argument": f"{powershell.REMOVE_ITEM} Env:MFAENV_PROFILE -ErrorAction SilentlyContinue -Recurse\n",
     "unterminated": "$Env:MFAENV_PROFILE = 'unterminated\n",
     "naive-quoter-injection": f"$Env:MFAENV_PROFILE = {_naive_quote(chr(0x2019) + '; Remove-Item ~; ' + chr(0x2019))}\n",
     "naive-quoter-unterminated": f"$Env:MFAENV_PROFILE = {_naive_quote('a' + chr(0x2018))}\n",
+    # A console's code page turns UTF-8 bytes into other characters, quotes among them.
+    "not-ascii": "$Env:MFAENV_PROFILE = '\u0451'\n",
+    # [char] + [char] adds two numbers: the value must start with a string.
+    "starts-with-a-char": "$Env:MFAENV_PROFILE = [char]0x0451 + [char]0x0452\n",
+    "subtraction": "$Env:MFAENV_PROFILE = '' - [char]0x0451\n",
+    "another-cast": "$Env:MFAENV_PROFILE = '' + [int]0x0451\n",
+    "a-variable": "$Env:MFAENV_PROFILE = '' + $HOME\n",
 }
 
 

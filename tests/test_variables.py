@@ -123,3 +123,38 @@ def test_an_expiry_past_any_calendar_is_no_session_not_a_crash(env, expires):
     # Not reused either: with no code and no terminal it asks and fails cleanly (exit 6), not 70.
     fetch = run_mfaenv(["stage"], broken)
     assert (fetch.returncode, fetch.stdout) == (6, "")
+
+
+REGION_PRINTER = 'env | grep -E "^(AWS_REGION|AWS_DEFAULT_REGION|MFAENV_REGION|MFAENV_SAVED_)" | sort; echo ---\n'
+
+
+def region_steps(shell, environ, *steps):
+    """The region variables after each mfaenv step (a list of arguments) in one real shell."""
+    script = "".join(_in_shell(shell, *step) + REGION_PRINTER for step in steps)
+    result = run_shell(shell, script, environ)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    return [block.splitlines() for block in result.stdout.split("---\n")[:-1]]
+
+
+def test_unset_restores_the_region_the_user_had_before_mfaenv_replaced_it(env, shell_name):
+    """As virtualenv's deactivate restores PATH: prod names a region, the user's comes back."""
+    environ = {**env, "AWS_REGION": "us-west-2"}
+    after_prod, after_second, after_unset = region_steps(
+        shell_name, environ, ["get", "prod", "123456"], ["get", "prod", "123456"], ["unset"])
+    assert after_prod == ["AWS_DEFAULT_REGION=eu-west-1", "AWS_REGION=eu-west-1", "MFAENV_REGION=eu-west-1",
+                          "MFAENV_SAVED_AWS_REGION=us-west-2"]
+    assert after_second == after_prod  # still the user's region saved, not mfaenv's own
+    assert after_unset == ["AWS_REGION=us-west-2"]  # AWS_DEFAULT_REGION was mfaenv's alone
+
+
+def test_a_profile_without_a_region_gives_back_the_users_region(env):
+    environ = {**env, "AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "us-east-2"}
+    _, after_stage = region_steps("bash", environ, ["get", "prod", "123456"], ["get", "stage", "123456"])
+    assert after_stage == ["AWS_DEFAULT_REGION=us-east-2", "AWS_REGION=us-west-2"]
+
+
+def test_a_region_the_user_set_over_mfaenvs_is_kept_by_unset_and_saved_by_the_next_fetch(env):
+    script = (_in_shell("bash", "get", "prod", "123456") + "export AWS_REGION=ap-northeast-1\n"
+              + _in_shell("bash", "get", "prod", "123456") + _in_shell("bash", "unset") + REGION_PRINTER)
+    result = run_shell("bash", script, env)
+    assert result.stdout.split("---\n")[0].splitlines() == ["AWS_REGION=ap-northeast-1"], result.stderr
