@@ -27,6 +27,7 @@ import stat
 import sys
 from typing import Iterable, List, Mapping, NamedTuple, Optional
 
+from mfaenv.display import shown
 from mfaenv.variables import Session, format_expiry, parse_expiry
 
 #: Format of an entry file; an entry of another version is ignored.
@@ -59,8 +60,7 @@ def warn(message: str) -> None:
     global _warned
     if not _warned:
         _warned = True
-        line = "".join(char if char.isprintable() else repr(char)[1:-1] for char in message)
-        print(f"mfaenv: warning: {line}", file=sys.stderr)
+        print(f"mfaenv: warning: {shown(message)}", file=sys.stderr)
 
 
 def cache_folder(environ: Mapping[str, str]) -> Optional[str]:

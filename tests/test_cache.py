@@ -361,3 +361,12 @@ def test_entries_lists_profile_key_and_session(environ):
     assert [(entry.profile, entry.key, entry.session) for entry in listed] == [
         ("admin", ROLE_KEY, session(tag="2")), ("stage", MFA_KEY, session(tag="1")),
     ]
+
+
+def test_a_warning_shows_a_hostile_folder_name_escaped(tmp_path, capsys):
+    hostile = tmp_path / "x\x1b]0;pwned\x07\nmfaenv: fine"
+    hostile.mkdir(mode=0o755)
+
+    assert SessionCache.open({"MFAENV_CACHE_DIR": str(hostile)}) is None
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "\\x1b]0;pwned\\x07\\nmfaenv: fine" in line
