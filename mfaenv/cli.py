@@ -263,6 +263,25 @@ def _build_app():
             print("mfaenv: no profiles in the credentials or config file", file=sys.stderr)
         _write(table)
 
+    @app.command()
+    def forget(
+        profile: Optional[str] = typer.Argument(None, help="Only the sessions this profile uses (default: all)."),
+        shell: Optional[str] = typer.Option(None, "--shell", help="bash, zsh, fish or powershell."),
+    ):
+        """Remove cached sessions, so that the next use asks for a code."""
+        from mfaenv.display import shown
+
+        done = commands.forget(profile, shell)
+        if done.folder is None:
+            message = "no session cache in use, nothing to forget"
+        else:
+            message = f"forgot {done.count} cached session{'' if done.count == 1 else 's'}"
+            message += f" of '{profile}'" if profile is not None else ""
+            message += "; this shell's session was one of them and is removed" if done.shell_text else ""
+        if os.environ.get("MFAENV_QUIET") != "1":
+            print(f"mfaenv: {shown(message)}", file=sys.stderr)
+        _write(done.shell_text)
+
     @app.command("profiles", hidden=True)
     def profiles():
         """Profile names, one a line, for shell completion."""

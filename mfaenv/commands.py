@@ -186,3 +186,54 @@ def profile_names(environ: Mapping[str, str] = os.environ) -> str:
     ordered = [name for name, chain in surveyed if isinstance(chain, Chain)]
     ordered += [name for name, chain in surveyed if not isinstance(chain, Chain)]
     return "".join(name + "\n" for name in ordered if "\n" not in name)
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What `forget` did: the cache folder (None: no cache), how many sessions it removed, what the shell must run."""
+
+    folder: Optional[str]
+    count: int
+    shell_text: str  # unset statements when this shell held a forgotten session, else ""
+
+
+def forget(profile: Optional[str], shell: Optional[str] = None, environ: Mapping[str, str] = os.environ) -> Forgotten:
+    """Remove cached sessions: all, or every one PROFILE would use (for a role, also the MFA session beneath).
+
+    Besides the sessions its chain resolves to now, PROFILE's entries include those
+    cached under its name before its keys or MFA device were edited, and they are
+    all that is left of a profile since removed from the files.
+    """
+    from mfaenv.cache import SessionCache
+
+    dialect = shells.detect_dialect(shell)  # an unknown shell is refused before anything is removed
+    cache = SessionCache.open(environ)
+    keys, unknown = ([], None) if profile is None else _cache_keys(profile, environ)
+    if cache is None:
+        if unknown is not None:
+            raise unknown
+        return Forgotten(None, 0, "")
+    with cache:
+        entries = cache.entries()
+        if profile is None:
+            chosen = entries
+            count = cache.clear()
+        else:
+            chosen = [entry for entry in entries if entry.key in keys or entry.profile == profile]
+            if unknown is not None and not chosen:
+                raise unknown
+            count = cache.forget([*keys, *(entry.key for entry in chosen if entry.key not in keys)])
+    held = environ.get("AWS_ACCESS_KEY_ID")
+    in_shell = bool(held) and any(entry.session.access_key_id == held for entry in chosen)
+    return Forgotten(cache.path, count, dialect.render(variables.unset_all(environ)) if in_shell else "")
+
+
+def _cache_keys(profile: str, environ: Mapping[str, str]):
+    """(the keys of every session PROFILE would use, None) or ([], the error when it does not resolve)."""
+    from mfaenv import sessions
+
+    try:
+        chain = ProfileStore(environ).chain(profile)
+    except MfaenvError as error:
+        return [], error
+    return sessions.cache_keys(chain, environ), None

@@ -1,0 +1,315 @@
+"""The session cache through the CLI, as a user meets it: a new terminal needs no code, and no token reaches HOME.
+
+Each test has its own runtime folder (XDG_RUNTIME_DIR, mode 0700, outside
+HOME) and fetches from moto. "A new terminal" is a new mfaenv process whose
+environment holds no session; where it must not call STS, STS is moved to a
+port nobody listens on (conftest.closed_sts), and with no terminal to ask for
+a code, a session not reused ends in the "no terminal" error.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict
+
+import pytest
+
+from conftest import closed_sts, exported, run_mfaenv, run_shell
+
+NO_CODE = 6  # CodeInputError: not reused, and no terminal to ask for a code
+STS_UNAVAILABLE = 5
+MFAENV = f"{shlex.quote(sys.executable)} -m mfaenv"
+FOREIGN_UID = 4242
+ROLE_PROFILES = """
+[profile admin]
+role_arn = arn:aws:iam::210987654321:role/admin
+source_profile = dev
+
+[profile readonly]
+role_arn = arn:aws:iam::210987654321:role/readonly
+source_profile = dev
+"""
+DEV_KEYS = "\n[dev]\naws_access_key_id = AKIAEXAMPLEDEV000001\naws_secret_access_key = example/dev+SECRET00000000000000000000000\n"
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Path:
+    """The user's XDG_RUNTIME_DIR, as logind makes it: the user's own, mode 0700."""
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+@pytest.fixture
+def cache_env(env: Dict[str, str], runtime: Path, aws_home: Path) -> Dict[str, str]:
+    """moto as STS, a runtime folder for the cache, and role profiles on the dev user's keys."""
+    with open(aws_home / ".aws" / "config", "a") as config:
+        config.write(ROLE_PROFILES)
+    with open(aws_home / ".aws" / "credentials", "a") as credentials:
+        credentials.write(DEV_KEYS)
+    return {**env, "XDG_RUNTIME_DIR": str(runtime)}
+
+
+def cache_folder(runtime: Path) -> Path:
+    return runtime / "mfaenv"
+
+
+def fetch(profile: str, environ: Dict[str, str], *more: str) -> Dict[str, str]:
+    """`mfaenv PROFILE 123456` against moto; what it exported."""
+    result = run_mfaenv([profile, "123456", *more], environ)
+    assert result.returncode == 0, result.stderr
+    return exported(result.stdout)
+
+
+def new_terminal(profile: str, environ: Dict[str, str], *more: str) -> subprocess.CompletedProcess:
+    """`mfaenv PROFILE` with no code, in a fresh process, with STS unreachable."""
+    return run_mfaenv([profile, *more], closed_sts(environ))
+
+
+def assert_asks_for_a_code(result: subprocess.CompletedProcess) -> None:
+    """Nothing was reused: a code was needed, and there is no terminal to ask it on."""
+    assert result.returncode == NO_CODE, result.stderr
+    assert result.stdout == ""
+    assert "no terminal" in result.stderr
+
+
+def warnings(result: subprocess.CompletedProcess) -> list:
+    return [line for line in result.stderr.splitlines() if line.startswith("mfaenv: warning:")]
+
+
+# --- a new terminal -------------------------------------------------------------------------------------------
+
+
+def test_a_new_terminal_reuses_a_plain_profile_from_the_cache(cache_env):
+    first = fetch("stage", cache_env)
+
+    again = new_terminal("stage", cache_env)
+    assert again.returncode == 0, again.stderr
+    reused = exported(again.stdout)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MFAENV_EXPIRES"):
+        assert reused[name] == first[name], name
+    assert reused["MFAENV_PROFILE"] == "stage"
+
+
+def test_a_role_and_its_mfa_session_are_reused_in_new_terminals(cache_env):
+    admin = fetch("admin", cache_env)
+
+    again = new_terminal("admin", cache_env)
+    assert again.returncode == 0, again.stderr
+    assert exported(again.stdout)["AWS_SESSION_TOKEN"] == admin["AWS_SESSION_TOKEN"]
+    dev = new_terminal("dev", cache_env)
+    assert dev.returncode == 0, "the MFA session beneath the role was not cached: " + dev.stderr
+
+
+def test_no_token_or_secret_lands_under_home(cache_env, aws_home, runtime):
+    sessions = [fetch("stage", cache_env), fetch("admin", cache_env), fetch("prod", cache_env, "--force")]
+    secrets = {s[name].encode() for s in sessions for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+
+    found = []
+    for folder, _dirs, files in os.walk(aws_home):
+        for name in files:
+            data = (Path(folder) / name).read_bytes()
+            found += [f"{folder}/{name}" for secret in secrets if secret in data]
+    assert found == []
+    cached = b"".join(path.read_bytes() for path in cache_folder(runtime).iterdir())
+    assert all(secret in cached for secret in secrets), "the scan would not see a token: they are not in the cache either"
+
+
+def test_the_cache_folder_and_files_are_private(cache_env, runtime):
+    fetch("admin", cache_env)
+
+    folder = cache_folder(runtime)
+    assert oct(folder.stat().st_mode & 0o777) == oct(0o700)
+    entries = list(folder.iterdir())
+    assert len(entries) == 2, "the role session and the MFA session beneath it"
+    assert {oct(path.stat().st_mode & 0o777) for path in entries} == {oct(0o600)}
+
+
+# --- when the cache is not used -------------------------------------------------------------------------------
+
+
+def test_mfaenv_cache_off_stores_nothing_and_reuses_nothing(cache_env, runtime):
+    off = {**cache_env, "MFAENV_CACHE": "off"}
+    fetch("stage", off)
+
+    assert not cache_folder(runtime).exists()
+    assert_asks_for_a_code(new_terminal("stage", off))
+
+
+def test_without_a_runtime_folder_there_is_no_cache(cache_env, runtime):
+    environ = {name: value for name, value in cache_env.items() if name != "XDG_RUNTIME_DIR"}
+    fetch("stage", environ)
+
+    assert_asks_for_a_code(new_terminal("stage", environ))
+    assert not cache_folder(runtime).exists()
+
+
+@pytest.mark.parametrize("given", [["654321"], ["--force"]], ids=["a-code-given", "--force"])
+def test_a_code_given_or_force_fetches_anew(cache_env, given):
+    fetch("stage", cache_env)
+
+    result = new_terminal("stage", cache_env, *given)
+    assert result.returncode == STS_UNAVAILABLE, result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("edit", [
+    ("credentials", "aws_access_key_id = AKIAEXAMPLESTAGE0001", "aws_access_key_id = AKIAEXAMPLESTAGE0002"),
+    ("credentials", "example/stage+SECRET0000000000000000000", "example/stage+SECRET0000000000000000001"),
+    ("credentials", "111111111111:mfa/jane\n", "111111111111:mfa/jane-new\n"),
+], ids=["access-key-id", "secret", "mfa-device"])
+def test_editing_the_profile_after_caching_does_not_reuse(cache_env, aws_home, edit):
+    fetch("stage", cache_env)
+    name, old, new = edit
+    path = aws_home / ".aws" / name
+    text = path.read_text()
+    assert text.count(old) == 1
+    path.write_text(text.replace(old, new))
+
+    assert_asks_for_a_code(new_terminal("stage", cache_env))
+
+
+# --- what is never read ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spoil, warning", [
+    (lambda folder: folder.chmod(0o755), "mode 0755"),
+    (lambda folder: [entry.chmod(0o644) for entry in folder.iterdir()], "mode 0644"),
+    (lambda folder: os.chown(folder, FOREIGN_UID, -1), f"owned by uid {FOREIGN_UID}"),
+    (lambda folder: [os.chown(entry, FOREIGN_UID, -1) for entry in folder.iterdir()], f"owned by uid {FOREIGN_UID}"),
+], ids=["loose-folder", "loose-file", "foreign-folder", "foreign-file"])
+def test_a_loose_or_foreign_cache_is_never_read_and_warned_once(cache_env, runtime, spoil, warning):
+    if os.geteuid() != 0 and "uid" in warning:
+        pytest.skip("chown to another uid needs root")
+    fetch("admin", cache_env)
+    spoil(cache_folder(runtime))
+
+    result = new_terminal("admin", cache_env)
+    assert_asks_for_a_code(result)
+    (line,) = warnings(result)
+    assert warning in line
+
+
+def test_a_corrupt_entry_is_ignored_without_failing(cache_env, runtime):
+    fetch("stage", cache_env)
+    (entry,) = cache_folder(runtime).iterdir()
+    entry.write_text('{"Version": 1, "AccessKeyId": ')
+
+    result = new_terminal("stage", cache_env)
+    assert_asks_for_a_code(result)
+    assert warnings(result) == []
+    fetch("stage", cache_env)
+    assert new_terminal("stage", cache_env).returncode == 0, "a fetch did not replace the corrupt entry"
+
+
+# --- forget ---------------------------------------------------------------------------------------------------
+
+
+def test_forget_removes_every_cached_session(cache_env, runtime):
+    fetch("stage", cache_env)
+    fetch("admin", cache_env)
+
+    result = run_mfaenv(["forget"], cache_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "forgot 3 cached sessions" in result.stderr
+    assert list(cache_folder(runtime).iterdir()) == []
+    for profile in ("stage", "admin", "dev"):
+        assert_asks_for_a_code(new_terminal(profile, cache_env))
+
+
+def test_forget_a_profile_keeps_the_others(cache_env):
+    fetch("stage", cache_env)
+    fetch("prod", cache_env)
+
+    result = run_mfaenv(["forget", "stage"], cache_env)
+    assert result.returncode == 0, result.stderr
+    assert "forgot 1 cached session of 'stage'" in result.stderr
+    assert_asks_for_a_code(new_terminal("stage", cache_env))
+    assert new_terminal("prod", cache_env).returncode == 0
+
+
+def test_forget_a_role_also_forgets_the_mfa_session_beneath(cache_env):
+    fetch("admin", cache_env)
+    fetch("stage", cache_env)
+
+    result = run_mfaenv(["forget", "admin"], cache_env)
+    assert result.returncode == 0, result.stderr
+    assert "forgot 2 cached sessions of 'admin'" in result.stderr
+    assert_asks_for_a_code(new_terminal("admin", cache_env))
+    assert_asks_for_a_code(new_terminal("readonly", cache_env))
+    assert_asks_for_a_code(new_terminal("dev", cache_env))
+    assert new_terminal("stage", cache_env).returncode == 0
+
+
+def test_forget_an_unknown_profile_fails_and_removes_nothing(cache_env, runtime):
+    fetch("stage", cache_env)
+
+    result = run_mfaenv(["forget", "nosuch"], cache_env)
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert "nosuch" in result.stderr
+    assert len(list(cache_folder(runtime).iterdir())) == 1
+
+
+def test_forget_a_profile_since_removed_from_the_files_by_its_name(cache_env, aws_home):
+    fetch("admin", cache_env)
+    config = aws_home / ".aws" / "config"
+    config.write_text(config.read_text().replace("[profile admin]", "[profile renamed]"))
+
+    result = run_mfaenv(["forget", "admin"], cache_env)
+    assert result.returncode == 0, result.stderr
+    assert "forgot 2 cached sessions of 'admin'" in result.stderr
+
+
+@pytest.mark.parametrize("forget, removed", [
+    ("forget", True), ("forget stage", True), ("forget prod", False),
+], ids=["all", "the-shells-profile", "another-profile"])
+def test_forget_removes_the_session_from_the_shell_that_holds_it(cache_env, forget, removed):
+    fetch("prod", cache_env)
+    script = (
+        f"eval \"$({MFAENV} stage 123456)\" || exit 9\n"
+        f"held=$AWS_ACCESS_KEY_ID\n"
+        f"out=$({MFAENV} {forget}) || exit 8\n"
+        f"eval \"$out\"\n"
+        f"printf 'printed=%s\\n' \"${{out:+yes}}\"\n"
+        f"printf 'key=%s\\nprofile=%s\\n' \"${{AWS_ACCESS_KEY_ID-gone}}\" \"${{MFAENV_PROFILE-gone}}\"\n"
+        f"[ -n \"$held\" ] && echo held\n"
+    )
+    result = run_shell("bash", script, cache_env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "held" in lines
+    if removed:
+        assert lines[:3] == ["printed=yes", "key=gone", "profile=gone"]
+    else:
+        assert lines[0] == "printed=", "forgetting another profile printed shell code"
+        assert lines[2] == "profile=stage"
+
+
+def test_forget_without_a_cache_says_so(cache_env):
+    result = run_mfaenv(["forget"], {**cache_env, "MFAENV_CACHE": "off"})
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert result.stderr == "mfaenv: no session cache in use, nothing to forget\n"
+
+
+# --- list -----------------------------------------------------------------------------------------------------
+
+
+def test_list_shows_the_cached_sessions_expiry(cache_env):
+    stage = fetch("stage", cache_env)
+
+    result = run_mfaenv(["list"], cache_env)
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert "CACHED SESSION" in header
+    column = header.index("CACHED SESSION")
+    (row,) = [row for row in rows if row.startswith("stage ")]
+    assert row[column:].startswith(stage["AWS_CREDENTIAL_EXPIRATION"])
+    (other,) = [row for row in rows if row.startswith("prod ")]
+    assert other[column:].startswith("-")
