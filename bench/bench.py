@@ -319,8 +319,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     warnings.append("AWS CLI not found: its row is skipped")
                 _, _, first = run(fetch, env)
                 session_env = session_environ(env, first.stdout)
+                # A new terminal: no session in the environment, the session cache in a private
+                # runtime folder filled by one fetch; the hit itself calls no STS.
+                runtime = Path(scratch) / "run"
+                runtime.mkdir(mode=0o700)
+                cache_env = {**env, "XDG_RUNTIME_DIR": str(runtime)}
+                run(Command("fill the cache", [*mfaenv, PROFILE, CODE], env=cache_env), env)
+                hit = Command(f"mfaenv {PROFILE} (cache hit)", [*mfaenv, PROFILE], env=cache_env)
+                cache_hit = Pair(hit, Command("python -c 'import typer'", [PY, "-c", "import typer"]), 1.3)
 
             typer_cmd = Command("python -c 'import typer'", [PY, "-c", "import typer"])
+            if moto is not None:
+                pairs.append(cache_hit)
             pairs.append(Pair(Command("mfaenv unset", [*mfaenv, "unset"]), typer_cmd, 1.3))
             pairs.append(Pair(Command("mfaenv --help", [*mfaenv, "--help"]), typer_cmd, 1.3))
             if not options.quick:
