@@ -123,13 +123,37 @@ class Column:
 
 def list_columns(environ: Mapping[str, str]) -> List[Column]:
     """The columns of `mfaenv list`, left to right; a column may close over state opened once per run."""
+    cached = _cached_sessions(environ)
     return [
         Column("PROFILE", lambda chain: chain.name),
         Column("ROLE", lambda chain: chain.target_role.arn if chain.target_role else "-"),
         Column("SOURCE", lambda chain: chain.target_role.source if chain.target_role else chain.base.source),
         Column("MFA DEVICE", lambda chain: chain.base.serial),
         Column("PERSISTED SESSION", lambda chain: session_expiry(chain.persisted)),
+        Column("CACHED SESSION", cached),
     ]
+
+
+def _cached_sessions(environ: Mapping[str, str]) -> Callable[[Chain], str]:
+    """The CACHED SESSION cell: the expiry of the session the profile's next use would take from the cache."""
+    from mfaenv import sessions
+    from mfaenv.cache import SessionCache, key_digest
+
+    cache = SessionCache.open(environ)
+    found = {key_digest(entry.key): entry.session for entry in cache.entries()} if cache is not None else {}
+
+    def cell(chain: Chain) -> str:
+        try:
+            key = sessions.build(chain, environ, _never_asked, None).key
+        except MfaenvError:  # a chain STS would refuse (durations): never cached either
+            return "-"
+        return session_expiry(found.get(key_digest(key)))
+
+    return cell
+
+
+def _never_asked() -> str:
+    raise AssertionError("list asks for no code")
 
 
 def session_expiry(session: Optional[Session]) -> str:

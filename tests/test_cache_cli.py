@@ -1,10 +1,12 @@
 """The session cache through the CLI, as a user meets it: a new terminal needs no code, and no token reaches HOME.
 
 Each test has its own runtime folder (XDG_RUNTIME_DIR, mode 0700, outside
-HOME) and fetches from moto. "A new terminal" is a new mfaenv process whose
-environment holds no session; where it must not call STS, STS is moved to a
-port nobody listens on (conftest.closed_sts), and with no terminal to ask for
-a code, a session not reused ends in the "no terminal" error.
+HOME) and fetches from the STS stand-in, which records every request. "A new
+terminal" is a new mfaenv process whose environment holds no session: a
+reuse must leave the stand-in's record as it was, and with no terminal to ask
+for a code, a session not reused ends in the "no terminal" error. (STS on a
+closed port cannot prove a hit here: the endpoint is part of what a session
+depends on, so another endpoint is, rightly, another cache entry.)
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from typing import Dict
 
 import pytest
 
-from conftest import closed_sts, exported, run_mfaenv, run_shell
+from conftest import exported, run_mfaenv, run_shell
+from sts_standin import StsStandIn
 
 NO_CODE = 6  # CodeInputError: not reused, and no terminal to ask for a code
-STS_UNAVAILABLE = 5
 MFAENV = f"{shlex.quote(sys.executable)} -m mfaenv"
 FOREIGN_UID = 4242
 ROLE_PROFILES = """
@@ -45,13 +47,13 @@ def runtime(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cache_env(env: Dict[str, str], runtime: Path, aws_home: Path) -> Dict[str, str]:
-    """moto as STS, a runtime folder for the cache, and role profiles on the dev user's keys."""
+def cache_env(standin_env: Dict[str, str], runtime: Path, aws_home: Path) -> Dict[str, str]:
+    """The stand-in as STS, a runtime folder for the cache, and role profiles on the dev user's keys."""
     with open(aws_home / ".aws" / "config", "a") as config:
         config.write(ROLE_PROFILES)
     with open(aws_home / ".aws" / "credentials", "a") as credentials:
         credentials.write(DEV_KEYS)
-    return {**env, "XDG_RUNTIME_DIR": str(runtime)}
+    return {**standin_env, "XDG_RUNTIME_DIR": str(runtime)}
 
 
 def cache_folder(runtime: Path) -> Path:
@@ -59,15 +61,23 @@ def cache_folder(runtime: Path) -> Path:
 
 
 def fetch(profile: str, environ: Dict[str, str], *more: str) -> Dict[str, str]:
-    """`mfaenv PROFILE 123456` against moto; what it exported."""
+    """`mfaenv PROFILE 123456`: what it exported."""
     result = run_mfaenv([profile, "123456", *more], environ)
     assert result.returncode == 0, result.stderr
     return exported(result.stdout)
 
 
-def new_terminal(profile: str, environ: Dict[str, str], *more: str) -> subprocess.CompletedProcess:
-    """`mfaenv PROFILE` with no code, in a fresh process, with STS unreachable."""
-    return run_mfaenv([profile, *more], closed_sts(environ))
+def new_terminal(profile: str, environ: Dict[str, str], sts: StsStandIn, *more: str) -> subprocess.CompletedProcess:
+    """`mfaenv PROFILE` with no code, in a fresh process, which must not call STS."""
+    before = len(sts.requests)
+    result = run_mfaenv([profile, *more], environ)
+    assert [request.action for request in sts.requests[before:]] == [], "a new terminal called STS"
+    return result
+
+
+def assert_reused(result: subprocess.CompletedProcess) -> Dict[str, str]:
+    assert result.returncode == 0, result.stderr
+    return exported(result.stdout)
 
 
 def assert_asks_for_a_code(result: subprocess.CompletedProcess) -> None:
@@ -84,30 +94,29 @@ def warnings(result: subprocess.CompletedProcess) -> list:
 # --- a new terminal -------------------------------------------------------------------------------------------
 
 
-def test_a_new_terminal_reuses_a_plain_profile_from_the_cache(cache_env):
+def test_a_new_terminal_reuses_a_plain_profile_from_the_cache(cache_env, sts_standin):
     first = fetch("stage", cache_env)
 
-    again = new_terminal("stage", cache_env)
-    assert again.returncode == 0, again.stderr
-    reused = exported(again.stdout)
+    reused = assert_reused(new_terminal("stage", cache_env, sts_standin))
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MFAENV_EXPIRES"):
         assert reused[name] == first[name], name
     assert reused["MFAENV_PROFILE"] == "stage"
 
 
-def test_a_role_and_its_mfa_session_are_reused_in_new_terminals(cache_env):
+def test_a_role_and_the_mfa_session_beneath_are_reused_in_new_terminals(cache_env, sts_standin):
     admin = fetch("admin", cache_env)
 
-    again = new_terminal("admin", cache_env)
-    assert again.returncode == 0, again.stderr
-    assert exported(again.stdout)["AWS_SESSION_TOKEN"] == admin["AWS_SESSION_TOKEN"]
-    dev = new_terminal("dev", cache_env)
-    assert dev.returncode == 0, "the MFA session beneath the role was not cached: " + dev.stderr
+    assert assert_reused(new_terminal("admin", cache_env, sts_standin))["AWS_SESSION_TOKEN"] == admin["AWS_SESSION_TOKEN"]
+    assert_reused(new_terminal("dev", cache_env, sts_standin))
+    before = len(sts_standin.requests)
+    assert run_mfaenv(["readonly"], cache_env).returncode == 0, "another role on the cached MFA session needed a code"
+    assert [request.action for request in sts_standin.requests[before:]] == ["AssumeRole"]
 
 
 def test_no_token_or_secret_lands_under_home(cache_env, aws_home, runtime):
     sessions = [fetch("stage", cache_env), fetch("admin", cache_env), fetch("prod", cache_env, "--force")]
     secrets = {s[name].encode() for s in sessions for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+    assert len(secrets) == 6
 
     found = []
     for folder, _dirs, files in os.walk(aws_home):
@@ -116,7 +125,7 @@ def test_no_token_or_secret_lands_under_home(cache_env, aws_home, runtime):
             found += [f"{folder}/{name}" for secret in secrets if secret in data]
     assert found == []
     cached = b"".join(path.read_bytes() for path in cache_folder(runtime).iterdir())
-    assert all(secret in cached for secret in secrets), "the scan would not see a token: they are not in the cache either"
+    assert all(secret in cached for secret in secrets), "the scan proves nothing: the tokens are not in the cache either"
 
 
 def test_the_cache_folder_and_files_are_private(cache_env, runtime):
@@ -132,45 +141,47 @@ def test_the_cache_folder_and_files_are_private(cache_env, runtime):
 # --- when the cache is not used -------------------------------------------------------------------------------
 
 
-def test_mfaenv_cache_off_stores_nothing_and_reuses_nothing(cache_env, runtime):
+def test_mfaenv_cache_off_stores_nothing_and_reuses_nothing(cache_env, runtime, sts_standin):
     off = {**cache_env, "MFAENV_CACHE": "off"}
     fetch("stage", off)
 
     assert not cache_folder(runtime).exists()
-    assert_asks_for_a_code(new_terminal("stage", off))
+    assert_asks_for_a_code(new_terminal("stage", off, sts_standin))
 
 
-def test_without_a_runtime_folder_there_is_no_cache(cache_env, runtime):
+def test_without_a_runtime_folder_there_is_no_cache(cache_env, runtime, sts_standin):
     environ = {name: value for name, value in cache_env.items() if name != "XDG_RUNTIME_DIR"}
     fetch("stage", environ)
 
-    assert_asks_for_a_code(new_terminal("stage", environ))
+    assert_asks_for_a_code(new_terminal("stage", environ, sts_standin))
     assert not cache_folder(runtime).exists()
 
 
-@pytest.mark.parametrize("given", [["654321"], ["--force"]], ids=["a-code-given", "--force"])
-def test_a_code_given_or_force_fetches_anew(cache_env, given):
-    fetch("stage", cache_env)
+@pytest.mark.parametrize("given", [["654321"], ["--force", "--code-command", "echo 654321"]], ids=["a-code-given", "--force"])
+def test_a_code_given_or_force_fetches_anew_and_the_cache_keeps_the_new_session(cache_env, sts_standin, given):
+    cached = fetch("stage", cache_env)
 
-    result = new_terminal("stage", cache_env, *given)
-    assert result.returncode == STS_UNAVAILABLE, result.stderr
-    assert result.stdout == ""
+    before = len(sts_standin.requests)
+    result = run_mfaenv(["stage", *given], cache_env)
+    fetched = assert_reused(result)
+    assert [request.action for request in sts_standin.requests[before:]] == ["GetSessionToken"]
+    assert fetched["AWS_ACCESS_KEY_ID"] != cached["AWS_ACCESS_KEY_ID"]
+    assert assert_reused(new_terminal("stage", cache_env, sts_standin))["AWS_ACCESS_KEY_ID"] == fetched["AWS_ACCESS_KEY_ID"]
 
 
-@pytest.mark.parametrize("edit", [
-    ("credentials", "aws_access_key_id = AKIAEXAMPLESTAGE0001", "aws_access_key_id = AKIAEXAMPLESTAGE0002"),
-    ("credentials", "example/stage+SECRET0000000000000000000", "example/stage+SECRET0000000000000000001"),
-    ("credentials", "111111111111:mfa/jane\n", "111111111111:mfa/jane-new\n"),
+@pytest.mark.parametrize("old, new", [
+    ("aws_access_key_id = AKIAEXAMPLESTAGE0001", "aws_access_key_id = AKIAEXAMPLESTAGE0002"),
+    ("example/stage+SECRET0000000000000000000", "example/stage+SECRET0000000000000000001"),
+    ("111111111111:mfa/jane\n", "111111111111:mfa/jane-new\n"),
 ], ids=["access-key-id", "secret", "mfa-device"])
-def test_editing_the_profile_after_caching_does_not_reuse(cache_env, aws_home, edit):
+def test_editing_the_profile_after_caching_does_not_reuse(cache_env, aws_home, sts_standin, old, new):
     fetch("stage", cache_env)
-    name, old, new = edit
-    path = aws_home / ".aws" / name
+    path = aws_home / ".aws" / "credentials"
     text = path.read_text()
     assert text.count(old) == 1
     path.write_text(text.replace(old, new))
 
-    assert_asks_for_a_code(new_terminal("stage", cache_env))
+    assert_asks_for_a_code(new_terminal("stage", cache_env, sts_standin))
 
 
 # --- what is never read ---------------------------------------------------------------------------------------
@@ -181,69 +192,68 @@ def test_editing_the_profile_after_caching_does_not_reuse(cache_env, aws_home, e
     (lambda folder: [entry.chmod(0o644) for entry in folder.iterdir()], "mode 0644"),
     (lambda folder: os.chown(folder, FOREIGN_UID, -1), f"owned by uid {FOREIGN_UID}"),
     (lambda folder: [os.chown(entry, FOREIGN_UID, -1) for entry in folder.iterdir()], f"owned by uid {FOREIGN_UID}"),
-], ids=["loose-folder", "loose-file", "foreign-folder", "foreign-file"])
-def test_a_loose_or_foreign_cache_is_never_read_and_warned_once(cache_env, runtime, spoil, warning):
+], ids=["loose-folder", "loose-files", "foreign-folder", "foreign-files"])
+def test_a_loose_or_foreign_cache_is_never_read_and_warned_once(cache_env, runtime, sts_standin, spoil, warning):
     if os.geteuid() != 0 and "uid" in warning:
         pytest.skip("chown to another uid needs root")
     fetch("admin", cache_env)
     spoil(cache_folder(runtime))
 
-    result = new_terminal("admin", cache_env)
+    result = new_terminal("admin", cache_env, sts_standin)
     assert_asks_for_a_code(result)
     (line,) = warnings(result)
     assert warning in line
 
 
-def test_a_corrupt_entry_is_ignored_without_failing(cache_env, runtime):
+def test_a_corrupt_entry_is_ignored_and_replaced_by_the_next_fetch(cache_env, runtime, sts_standin):
     fetch("stage", cache_env)
     (entry,) = cache_folder(runtime).iterdir()
     entry.write_text('{"Version": 1, "AccessKeyId": ')
 
-    result = new_terminal("stage", cache_env)
+    result = new_terminal("stage", cache_env, sts_standin)
     assert_asks_for_a_code(result)
     assert warnings(result) == []
     fetch("stage", cache_env)
-    assert new_terminal("stage", cache_env).returncode == 0, "a fetch did not replace the corrupt entry"
+    assert_reused(new_terminal("stage", cache_env, sts_standin))
 
 
 # --- forget ---------------------------------------------------------------------------------------------------
 
 
-def test_forget_removes_every_cached_session(cache_env, runtime):
+def test_forget_removes_every_cached_session(cache_env, runtime, sts_standin):
     fetch("stage", cache_env)
     fetch("admin", cache_env)
 
     result = run_mfaenv(["forget"], cache_env)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    assert "forgot 3 cached sessions" in result.stderr
+    assert result.stderr == "mfaenv: forgot 3 cached sessions\n"
     assert list(cache_folder(runtime).iterdir()) == []
     for profile in ("stage", "admin", "dev"):
-        assert_asks_for_a_code(new_terminal(profile, cache_env))
+        assert_asks_for_a_code(new_terminal(profile, cache_env, sts_standin))
 
 
-def test_forget_a_profile_keeps_the_others(cache_env):
+def test_forget_a_profile_keeps_the_others(cache_env, sts_standin):
     fetch("stage", cache_env)
     fetch("prod", cache_env)
 
     result = run_mfaenv(["forget", "stage"], cache_env)
     assert result.returncode == 0, result.stderr
-    assert "forgot 1 cached session of 'stage'" in result.stderr
-    assert_asks_for_a_code(new_terminal("stage", cache_env))
-    assert new_terminal("prod", cache_env).returncode == 0
+    assert result.stderr == "mfaenv: forgot 1 cached session of 'stage'\n"
+    assert_asks_for_a_code(new_terminal("stage", cache_env, sts_standin))
+    assert_reused(new_terminal("prod", cache_env, sts_standin))
 
 
-def test_forget_a_role_also_forgets_the_mfa_session_beneath(cache_env):
+def test_forget_a_role_also_forgets_the_mfa_session_beneath(cache_env, sts_standin):
     fetch("admin", cache_env)
     fetch("stage", cache_env)
 
     result = run_mfaenv(["forget", "admin"], cache_env)
     assert result.returncode == 0, result.stderr
     assert "forgot 2 cached sessions of 'admin'" in result.stderr
-    assert_asks_for_a_code(new_terminal("admin", cache_env))
-    assert_asks_for_a_code(new_terminal("readonly", cache_env))
-    assert_asks_for_a_code(new_terminal("dev", cache_env))
-    assert new_terminal("stage", cache_env).returncode == 0
+    for profile in ("admin", "readonly", "dev"):
+        assert_asks_for_a_code(new_terminal(profile, cache_env, sts_standin))
+    assert_reused(new_terminal("stage", cache_env, sts_standin))
 
 
 def test_forget_an_unknown_profile_fails_and_removes_nothing(cache_env, runtime):
@@ -256,7 +266,7 @@ def test_forget_an_unknown_profile_fails_and_removes_nothing(cache_env, runtime)
     assert len(list(cache_folder(runtime).iterdir())) == 1
 
 
-def test_forget_a_profile_since_removed_from_the_files_by_its_name(cache_env, aws_home):
+def test_forget_a_profile_since_removed_from_the_files_by_its_name(cache_env, aws_home, runtime):
     fetch("admin", cache_env)
     config = aws_home / ".aws" / "config"
     config.write_text(config.read_text().replace("[profile admin]", "[profile renamed]"))
@@ -264,6 +274,7 @@ def test_forget_a_profile_since_removed_from_the_files_by_its_name(cache_env, aw
     result = run_mfaenv(["forget", "admin"], cache_env)
     assert result.returncode == 0, result.stderr
     assert "forgot 2 cached sessions of 'admin'" in result.stderr
+    assert list(cache_folder(runtime).iterdir()) == []
 
 
 @pytest.mark.parametrize("forget, removed", [
@@ -273,22 +284,20 @@ def test_forget_removes_the_session_from_the_shell_that_holds_it(cache_env, forg
     fetch("prod", cache_env)
     script = (
         f"eval \"$({MFAENV} stage 123456)\" || exit 9\n"
-        f"held=$AWS_ACCESS_KEY_ID\n"
+        f"[ -n \"$AWS_ACCESS_KEY_ID\" ] || exit 7\n"
         f"out=$({MFAENV} {forget}) || exit 8\n"
         f"eval \"$out\"\n"
         f"printf 'printed=%s\\n' \"${{out:+yes}}\"\n"
         f"printf 'key=%s\\nprofile=%s\\n' \"${{AWS_ACCESS_KEY_ID-gone}}\" \"${{MFAENV_PROFILE-gone}}\"\n"
-        f"[ -n \"$held\" ] && echo held\n"
     )
     result = run_shell("bash", script, cache_env)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert "held" in lines
+    printed, key, profile = result.stdout.splitlines()
     if removed:
-        assert lines[:3] == ["printed=yes", "key=gone", "profile=gone"]
+        assert (printed, key, profile) == ("printed=yes", "key=gone", "profile=gone")
     else:
-        assert lines[0] == "printed=", "forgetting another profile printed shell code"
-        assert lines[2] == "profile=stage"
+        assert printed == "printed=", "forgetting another profile printed shell code"
+        assert key.startswith("key=ASIA") and profile == "profile=stage"
 
 
 def test_forget_without_a_cache_says_so(cache_env):
