@@ -9,6 +9,7 @@ that should have made it). The session cache lives in a folder of the test.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -17,8 +18,10 @@ import pytest
 import sts_standin as standin
 from conftest import exported, run_mfaenv
 from mfaenv.cache import key_digest
+from mfaenv.commands import GetRequest, prepare
 from mfaenv.profiles import ProfileStore, default_session_name
 from mfaenv.sessions import cache_keys
+from mfaenv.variables import format_expiry
 from test_errors import PROFILE, STS_REJECTED, USAGE, assert_clean_failure
 from test_imports import AWS_SDK, imported_modules, loaded, stderr_without_importtime
 
@@ -156,6 +159,35 @@ def test_this_shells_role_session_is_reused_before_the_cache(roles_env, sts_stan
     again = ok(["admin"], shell)
     assert again["AWS_SESSION_TOKEN"] == admin["AWS_SESSION_TOKEN"]
     assert len(sts_standin.requests) == 2
+
+
+def test_a_role_session_comes_from_the_shell_then_the_cache_then_the_file_then_sts(roles_env, aws_home, sts_standin):
+    """prepare's reuse order for a role, as `get`, `exec` and `credential-process` see it."""
+    request = GetRequest("admin")
+    fetched = prepare(GetRequest("admin", code="123456"), roles_env)
+    assert fetched.origin == "sts" and len(sts_standin.requests) == 2
+    assert prepare(request, roles_env).origin == "cache"
+    in_shell = {**roles_env, **{name: value for name, value in fetched.variables.items() if value is not None}}
+    assert prepare(request, in_shell).origin == "shell"
+    # A session --persist left in [admin] serves when the cache has none.
+    credentials = aws_home / ".aws" / "credentials"
+    credentials.write_text(credentials.read_text() + "\n[admin]\naws_access_key_id = ASIAPERSISTED0000001\n"
+                           "aws_secret_access_key = file/SECRET\naws_session_token = file-token\n"
+                           f"expiration = {format_expiry(int(time.time()) + 1800)}\n")
+    from_file = prepare(request, {**roles_env, "MFAENV_CACHE": "off"})
+    assert (from_file.origin, from_file.session.access_key_id) == ("file", "ASIAPERSISTED0000001")
+    assert prepare(request, roles_env).origin == "cache", "the cache comes before the file"
+    assert len(sts_standin.requests) == 2
+
+
+def test_a_role_session_is_reused_only_with_the_time_left_the_caller_needs(roles_env, aws_home, sts_standin):
+    """credential-process wants 15 minutes left where get wants 5: a 15-minute role is renewed, without a code."""
+    add_config(aws_home, f"[profile brief]\nrole_arn = {READONLY_ARN}\nsource_profile = stage\nduration_seconds = 900\n")
+    prepare(GetRequest("brief", code="123456"), roles_env)
+    assert prepare(GetRequest("brief"), roles_env, min_seconds_left=300).origin == "cache"
+    renewed = prepare(GetRequest("brief"), roles_env, min_seconds_left=900)
+    assert renewed.origin == "sts"
+    assert actions(sts_standin) == ["GetSessionToken", "AssumeRole", "AssumeRole"]
 
 
 # -- what a role profile may say ----------------------------------------------------------------
