@@ -358,13 +358,13 @@ class ProfileStore:
         arn = self.lookup(name, "role_arn") or ""
         if not _ROLE_ARN.fullmatch(arn):
             raise ProfileError(
-                f"profile '{name}': role_arn is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME); fix it in the config file",
+                f"profile '{name}': role_arn is not a role ARN; write it as arn:aws:iam::ACCOUNT:role/NAME",
                 reason="role_arn is not a role ARN",
             )
         session_name = self.lookup(name, "role_session_name")
         if session_name is not None and not SESSION_NAME.fullmatch(session_name):
             raise ProfileError(
-                f"profile '{name}': role_session_name must be 2 to 64 letters, digits or +=,.@_- ; fix it in the config file",
+                f"profile '{name}': role_session_name must be 2 to 64 characters, each a letter, a digit or one of +=,.@_-",
                 reason="role_session_name is not valid",
             )
         region = next((self.lookup(profile, "region") for profile in [name, *beneath]
@@ -387,7 +387,7 @@ class ProfileStore:
         if not value.isascii() or not value.isdigit() or not ROLE_MIN_DURATION <= int(value) <= ROLE_MAX_DURATION:
             raise ProfileError(
                 f"profile '{name}': duration_seconds must be whole seconds from {ROLE_MIN_DURATION} to "
-                f"{ROLE_MAX_DURATION}; fix it in the config file",
+                f"{ROLE_MAX_DURATION} (STS's limits for a role)",
                 reason="duration_seconds is not valid",
             )
         return int(value)

@@ -364,6 +364,13 @@ def test_a_broken_role_profile_is_named_before_any_call(setting, mentions, roles
     assert sts_standin.requests == []
 
 
+def test_a_role_arn_that_is_not_a_role_is_named_before_any_call(roles_env, aws_home, sts_standin):
+    add_config(aws_home, "[profile typo]\nrole_arn = arn:aws:iam::210987654321:user/admin\nsource_profile = stage\n")
+    result = run_mfaenv(["typo", "123456"], roles_env)
+    assert_clean_failure(result, PROFILE, ["'typo'", "role_arn", "arn:aws:iam::ACCOUNT:role/NAME"])
+    assert sts_standin.requests == []
+
+
 # -- the cache follows the profile ---------------------------------------------------------------
 
 
