@@ -30,6 +30,10 @@ from mfaenv.variables import Session, account_from_arn, account_from_serial, par
 SOURCE_SUFFIXES = ("-default", "-long-term")
 #: Keys in which teams' scripts keep the MFA device beside the temporary profile.
 SERIAL_KEYS_IN_CREDENTIALS = ("aws_arn_mfa", "aws_mfa_device")
+#: A region is one DNS label, as botocore demands (validate_region_name): it becomes part
+#: of the STS endpoint's host name, and "x@attacker.example/" would send the signed request,
+#: MFA code included, to another host.
+REGION_NAME = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)", re.ASCII)
 
 #: Keys of profiles whose credentials come from elsewhere than long-term keys and an MFA code,
 #: and what such a profile is (the first key found names it).
@@ -367,8 +371,7 @@ class ProfileStore:
                 f"profile '{name}': role_session_name must be 2 to 64 characters, each a letter, a digit or one of +=,.@_-",
                 reason="role_session_name is not valid",
             )
-        region = next((self.lookup(profile, "region") for profile in [name, *beneath]
-                       if self.lookup(profile, "region")), None)
+        region = self._named_region(name, [name, *beneath])
         return Role(
             profile=name,
             arn=arn,
@@ -392,6 +395,21 @@ class ProfileStore:
             )
         return int(value)
 
+    def _named_region(self, target: str, names: List[str]) -> Optional[str]:
+        """The region the first of these profiles names; a malformed one is named with its profile."""
+        for name in names:
+            region = self.lookup(name, "region")
+            if region:
+                if not REGION_NAME.fullmatch(region):
+                    # AWS_REGION cannot help here: a profile's region wins over it.
+                    raise ProfileError(
+                        f"profile '{target}': region {region!r} of profile '{name}' is not a region name; "
+                        f"fix region in profile '{name}'",
+                        reason="region is not a region name",
+                    )
+                return region
+        return None
+
     def _environment_region(self) -> str:
         return self.environ.get("AWS_REGION") or self.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
@@ -405,7 +423,7 @@ class ProfileStore:
         source_name = self._source_name(name, source)
         access_key_id, secret_access_key = self._long_term_keys(name, source_name, target)
         serial = serial or self._serial(name, source_name, target)
-        region = self.lookup(name, "region") or self.lookup(source_name, "region")
+        region = self._named_region(target, [name, source_name])
         return Profile(
             name=name,
             source=source_name,

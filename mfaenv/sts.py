@@ -22,6 +22,7 @@ from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
 from mfaenv.errors import ProfileError, StsRejectedError, StsUnavailableError
+from mfaenv.profiles import REGION_NAME
 from mfaenv.variables import Session, format_expiry, parse_expiry
 
 API_VERSION = "2011-06-15"
@@ -42,10 +43,6 @@ RETRYABLE_CODES = frozenset({
     "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
     "RequestThrottled", "ServiceUnavailable", "InternalFailure", "InternalError", "IDPCommunicationError",
 })
-#: A region is one DNS label, as botocore demands (validate_region_name): it becomes part
-#: of the endpoint's host name, and "x@attacker.example/" would send the signed request,
-#: MFA code included, to another host.
-REGION_NAME = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)", re.ASCII)
 #: Codes that mean the long-term keys, not the MFA code, are at fault.
 KEY_ERROR_CODES = {
     "InvalidClientTokenId": "the access key id is not valid",
@@ -174,10 +171,9 @@ def _call(
     from botocore.utils import get_environ_proxies
     from urllib3.exceptions import HTTPError, ReadTimeoutError as BodyReadTimeoutError
 
-    if not REGION_NAME.fullmatch(region):
-        raise ProfileError(
-            f"profile '{profile}': region {region!r} is not a region name; fix region in the config file or AWS_REGION"
-        )
+    if not REGION_NAME.fullmatch(region):  # checked here too: the region makes the endpoint's host name
+        raise ProfileError(f"profile '{profile}': {_region_origin(region, environ)} is not a region name; "
+                           f"fix it or unset it")
     url = endpoint_url(region, environ)
     total = _timeout("MFAENV_TOTAL_TIMEOUT", TOTAL_TIMEOUT, environ)
     deadline = time.monotonic() + total
@@ -292,6 +288,14 @@ def _within(deadline: float, work: Callable[[], T]) -> T:
     if not done:
         raise value
     return value
+
+
+def _region_origin(region: str, environ: Mapping[str, str]) -> str:
+    """Where a call's region came from: profiles.py has checked every region a profile names."""
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if environ.get(variable):
+            return f"{variable} {region!r}" if environ[variable] == region else f"region {region!r}"
+    return f"region {region!r}"
 
 
 def _without_userinfo(url: str) -> str:

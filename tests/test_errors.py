@@ -270,6 +270,29 @@ def test_a_malformed_region_is_refused_before_any_network_call(region, standin_e
     assert sts_standin.requests == []
 
 
+REGION_ORIGINS = {
+    # config file, environment, what the line must name, and what it must not suggest
+    "the-target-profile": ("[profile stage]\nregion = eu west 1\n", {"AWS_REGION": "eu-west-1"},
+                           ["'eu west 1' of profile 'stage'", "fix region in profile 'stage'"], "AWS_REGION"),
+    "the-source-profile": ("[profile stage-default]\nregion = eu_west_1\n", {},
+                           ["of profile 'stage-default'", "fix region in profile 'stage-default'"], "AWS_REGION"),
+    "AWS_REGION": ("", {"AWS_REGION": "eu_west_1", "AWS_DEFAULT_REGION": "eu-west-1"},
+                   ["AWS_REGION 'eu_west_1'", "fix it or unset it"], "AWS_DEFAULT_REGION"),
+    "AWS_DEFAULT_REGION": ("", {"AWS_DEFAULT_REGION": "eu_west_1"},
+                           ["AWS_DEFAULT_REGION 'eu_west_1'", "fix it or unset it"], "config"),
+}
+
+
+@pytest.mark.parametrize("config, variables, mentions, not_suggested", REGION_ORIGINS.values(), ids=REGION_ORIGINS.keys())
+def test_a_bad_region_is_named_where_it_is_set(config, variables, mentions, not_suggested, standin_env, aws_home,
+                                                sts_standin):
+    (aws_home / ".aws" / "config").write_text(config)
+    result = run_mfaenv(["stage", "123456"], {**standin_env, **variables})
+    assert_clean_failure(result, PROFILE, ["'stage'", "not a region name", *mentions])
+    assert not_suggested not in result.stderr, "it suggests a fix that cannot help"
+    assert sts_standin.requests == []
+
+
 @pytest.mark.parametrize("region", ["us-gov-west-1", "cn-north-1", "eu-isoe-west-1", "ap-southeast-5"])
 def test_real_region_names_pass(region, standin_env, sts_standin):
     result = run_mfaenv(["stage", "123456"], {**standin_env, "AWS_REGION": region})
