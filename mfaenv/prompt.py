@@ -7,11 +7,20 @@ functions in ``shell/`` print the same text without starting any process.
 from __future__ import annotations
 
 import time
-from typing import Mapping, Optional
 
 from mfaenv.display import shown
 from mfaenv.errors import NoSessionError
-from mfaenv.variables import expires_from_environment, format_expiry, missing_credentials
+
+# `mfaenv prompt` runs at every render of a prompt that can only run a command, so this
+# module imports neither typing nor variables.py (dataclasses, datetime, re: ~10 ms):
+# the annotations are never evaluated, and status imports what it needs when it runs.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Mapping, Optional
+
+#: variables.CREDENTIAL_VARIABLES, spelled out so that the prompt need not import it
+#: (tests/test_imports.py checks that the two agree).
+SESSION_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def time_left(seconds: int) -> str:
@@ -19,6 +28,28 @@ def time_left(seconds: int) -> str:
     minutes = max(0, seconds) // 60
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
+
+
+def expires_from_environment(environ: Mapping[str, str]) -> Optional[int]:
+    """MFAENV_EXPIRES of this shell's session, or None without a (well-formed) session.
+
+    Plain ASCII digits only, as the shell prompt functions accept it (they feed it to
+    shell arithmetic, which must never see anything else), and at most 11 of them
+    (year 5138): Python's datetime and fish's floating-point math both handle that.
+    A session is in this shell only while its credentials are: after
+    `unset AWS_SESSION_TOKEN` (or any of the three) there is none, whatever
+    MFAENV_* still say. The shell/ prompt functions apply the same rules.
+    """
+    value = environ.get("MFAENV_EXPIRES", "")
+    well_formed = value.isascii() and value.isdigit() and len(value) <= 11
+    if not (environ.get("MFAENV_PROFILE") and well_formed) or missing_credentials(environ):
+        return None
+    return int(value)
+
+
+def missing_credentials(environ: Mapping[str, str]) -> List[str]:
+    """The session credential variables this shell does not hold (unset or empty)."""
+    return [name for name in SESSION_CREDENTIALS if not environ.get(name)]
 
 
 def prompt_segment(environ: Mapping[str, str], now: Optional[float] = None) -> str:
@@ -35,6 +66,8 @@ def prompt_segment(environ: Mapping[str, str], now: Optional[float] = None) -> s
 
 def status_report(environ: Mapping[str, str], now: Optional[float] = None) -> str:
     """Human-readable state of this shell's session; NoSessionError if none, gone or expired."""
+    from mfaenv.variables import format_expiry
+
     expires = expires_from_environment(environ)
     profile = environ.get("MFAENV_PROFILE")
     if expires is None:

@@ -9,7 +9,6 @@ JSON that botocore's ``ProcessProvider`` and the other SDKs read.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from typing import Dict, Mapping, NoReturn, Optional, Sequence
 
@@ -60,6 +59,8 @@ def _find_program(program: str, environ: Mapping[str, str]) -> Optional[str]:
 
 def run_in_place(command: Sequence[str], env: Mapping[str, str]) -> NoReturn:
     """os.execvpe: same pid, so the command's exit status, signals and terminal are its own."""
+    import signal  # only here: credential-process (every SDK start) does not need it
+
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     # Python ignores SIGPIPE (and SIGXFSZ) and an ignored signal stays ignored across exec:

@@ -170,33 +170,10 @@ def _region_restores(environ: Mapping[str, str]) -> Variables:
     return restores
 
 
-#: Plain digits only, as the shell prompt functions accept it (they feed it to
-#: shell arithmetic, which must never see anything else), and at most 11 of them
-#: (year 5138): Python's datetime and fish's floating-point math both handle that.
-#: The same rule stands in each shell/ script, so all readers agree.
-_EPOCH = re.compile(r"[0-9]{1,11}")
-
-
-def expires_from_environment(environ: Mapping[str, str]) -> Optional[int]:
-    """MFAENV_EXPIRES of this shell's session, or None without a (well-formed) session.
-
-    A session is in this shell only while its credentials are: after
-    `unset AWS_SESSION_TOKEN` (or any of the three) there is none, whatever
-    MFAENV_* still say. The shell/ prompt functions apply the same rule.
-    """
-    value = environ.get("MFAENV_EXPIRES", "")
-    if not (environ.get("MFAENV_PROFILE") and _EPOCH.fullmatch(value)) or missing_credentials(environ):
-        return None
-    return int(value)
-
-
-def missing_credentials(environ: Mapping[str, str]) -> "list[str]":
-    """The session credential variables this shell does not hold (unset or empty)."""
-    return [name for name in CREDENTIAL_VARIABLES if not environ.get(name)]
-
-
 def session_from_environment(environ: Mapping[str, str]) -> Optional[Session]:
     """The session an earlier export left in this shell, if it is complete."""
+    from mfaenv.prompt import expires_from_environment  # the prompt's own reader: one rule for all
+
     expires = expires_from_environment(environ)
     try:
         return Session(

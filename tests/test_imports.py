@@ -100,6 +100,14 @@ def test_prompt_loads_no_cli_framework_and_no_aws_sdk(session_env):
     assert "mfaenv.prompt" in modules
     assert loaded(modules, CLI_FRAMEWORKS) == []
     assert loaded(modules, AWS_SDK) == []
+    # Within 1.5x `python -c pass` leaves no room for these (~10 ms together).
+    assert loaded(modules, ("typing", "dataclasses", "datetime", "re", "mfaenv.variables")) == []
+
+
+def test_the_prompts_own_list_of_credential_variables_is_the_exports():
+    from mfaenv import prompt, variables
+
+    assert prompt.SESSION_CREDENTIALS == variables.CREDENTIAL_VARIABLES
 
 
 @pytest.mark.parametrize("served_from", ["cache", "shell"])
