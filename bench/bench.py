@@ -26,6 +26,7 @@ import contextlib
 import os
 import platform
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -101,7 +102,13 @@ def mfaenv_command() -> tuple:
 
 
 def aws_cli() -> Optional[str]:
-    """The real `aws` executable: a pyenv shim would add its own start-up to every run."""
+    """The `aws` installed beside this interpreter (the test extras), else the real one on PATH.
+
+    A pyenv shim would add its own start-up to every run, so it is resolved first.
+    """
+    beside = Path(PY).parent / "aws"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
     path = shutil.which("aws")
     if path and "/shims/" in path and shutil.which("pyenv"):
         real = subprocess.run(["pyenv", "which", "aws"], capture_output=True, text=True)
@@ -169,6 +176,34 @@ def session_environ(env: Dict[str, str], exports: str) -> Dict[str, str]:
             name, _, value = line[len("export "):].partition("=")
             result[name] = value.strip("'\"")
     return result
+
+
+def tool_pairs(mfaenv: List[str], env: Dict[str, str], exports: str, aws: Optional[str], quick: bool) -> List[Pair]:
+    """Rows of the tools that are not a shell, served from the session cache of ``env`` (filled already).
+
+    The AWS CLI row compares a `credential_process` profile with a profile whose keys
+    (the same session's) sit in the credentials file: the cost of the process itself.
+    """
+    pairs = [
+        Pair(Command(f"mfaenv credential-process {PROFILE}", [*mfaenv, "credential-process", PROFILE], env=env),
+             Command("python -c pass", [PY, "-c", "pass"]), 2.0),
+        Pair(Command(f"mfaenv exec {PROFILE} -- true", [*mfaenv, "exec", PROFILE, "--", "true"], env=env),
+             Command("python -c 'import typer'", [PY, "-c", "import typer"]), 1.3),
+    ]
+    if aws and not quick:
+        session = session_environ({}, exports)
+        home = Path(env["HOME"])
+        with open(home / ".aws" / "config", "a", encoding="utf-8") as config:
+            config.write(f"\n[profile cp]\ncredential_process = {shlex.join(mfaenv)} credential-process {PROFILE}\n"
+                         f"region = us-east-1\n\n[profile keys]\nregion = us-east-1\n")
+        with open(home / ".aws" / "credentials", "a", encoding="utf-8") as credentials:
+            credentials.write(f"\n[keys]\naws_access_key_id = {session['AWS_ACCESS_KEY_ID']}\n"
+                              f"aws_secret_access_key = {session['AWS_SECRET_ACCESS_KEY']}\n"
+                              f"aws_session_token = {session['AWS_SESSION_TOKEN']}\n")
+        who = [aws, "sts", "get-caller-identity", "--output", "json", "--profile"]
+        pairs.append(Pair(Command("aws sts get-caller-identity --profile cp", [*who, "cp"], env=env),
+                          Command("the same, keys in the credentials file", [*who, "keys"], env=env), 1.1))
+    return pairs
 
 
 # --------------------------------------------------------------------------- measuring
@@ -317,7 +352,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     pairs.append(Pair(awscmd, boto3_cmd, None))
                 elif not options.quick:
                     warnings.append("AWS CLI not found: its row is skipped")
-                _, _, first = run(fetch, env)
+                _, _, first = run(fetch, env)  # also fills the session cache
                 session_env = session_environ(env, first.stdout)
                 # A new terminal: no session in the environment, the session cache in a private
                 # runtime folder filled by one fetch; the hit itself calls no STS.
@@ -327,6 +362,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 run(Command("fill the cache", [*mfaenv, PROFILE, CODE], env=cache_env), env)
                 hit = Command(f"mfaenv {PROFILE} (cache hit)", [*mfaenv, PROFILE], env=cache_env)
                 cache_hit = Pair(hit, Command("python -c 'import typer'", [PY, "-c", "import typer"]), 1.3)
+                pairs.extend(tool_pairs(mfaenv, cache_env, first.stdout, aws, options.quick))
 
             typer_cmd = Command("python -c 'import typer'", [PY, "-c", "import typer"])
             if moto is not None:
@@ -336,7 +372,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if not options.quick:
                 pairs.append(Pair(Command("mfaenv --version", [*mfaenv, "--version"]), typer_cmd, 1.3))
                 # With this shell's session in the environment, as the prompt would render it.
-                pairs.append(Pair(Command("mfaenv prompt", [*mfaenv, "prompt"], env=session_env), typer_cmd, 1.3))
+                pairs.append(Pair(Command("mfaenv prompt", [*mfaenv, "prompt"], env=session_env),
+                                  Command("python -c pass", [PY, "-c", "pass"]), 1.5))
                 pairs.append(Pair(Command("mfaenv status", [*mfaenv, "status"], env=session_env,
                                               ok_codes=(0,) if moto else (0, 1)), typer_cmd, 1.3))
             # typer's own cost, absolute: a typer upgrade moves the `import typer` baseline too,
