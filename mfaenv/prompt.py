@@ -30,19 +30,25 @@ def time_left(seconds: int) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
 
 
+def is_epoch(value: str) -> bool:
+    """An expiry as MFAENV_EXPIRES carries it: plain ASCII digits, at most 11 of them.
+
+    The shell prompt functions feed it to shell arithmetic, which must never see
+    anything else; 11 digits (year 5138) are what Python's datetime and fish's
+    floating-point math both handle. The same rule stands in each shell/ script.
+    """
+    return value.isascii() and value.isdigit() and len(value) <= 11
+
+
 def expires_from_environment(environ: Mapping[str, str]) -> Optional[int]:
     """MFAENV_EXPIRES of this shell's session, or None without a (well-formed) session.
 
-    Plain ASCII digits only, as the shell prompt functions accept it (they feed it to
-    shell arithmetic, which must never see anything else), and at most 11 of them
-    (year 5138): Python's datetime and fish's floating-point math both handle that.
     A session is in this shell only while its credentials are: after
     `unset AWS_SESSION_TOKEN` (or any of the three) there is none, whatever
     MFAENV_* still say. The shell/ prompt functions apply the same rules.
     """
     value = environ.get("MFAENV_EXPIRES", "")
-    well_formed = value.isascii() and value.isdigit() and len(value) <= 11
-    if not (environ.get("MFAENV_PROFILE") and well_formed) or missing_credentials(environ):
+    if not (environ.get("MFAENV_PROFILE") and is_epoch(value)) or missing_credentials(environ):
         return None
     return int(value)
 

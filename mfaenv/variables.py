@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Dict, Mapping, Optional
 
+# The prompt's reader of MFAENV_EXPIRES and its rule for an epoch, shared so that all
+# readers agree (prompt.py is the hot one: it cannot import this module).
+from mfaenv.prompt import expires_from_environment, is_epoch
+
 #: A session with at most this many seconds left is treated as expired for reuse.
 REUSE_MARGIN_SECONDS = 300
 
@@ -73,7 +77,7 @@ def parse_expiry(text: str) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     epoch = int(parsed.timestamp())
-    if not _EPOCH.fullmatch(str(epoch)):
+    if not is_epoch(str(epoch)):
         raise ValueError(f"expiry out of range: {text!r}")
     return epoch
 
@@ -172,8 +176,6 @@ def _region_restores(environ: Mapping[str, str]) -> Variables:
 
 def session_from_environment(environ: Mapping[str, str]) -> Optional[Session]:
     """The session an earlier export left in this shell, if it is complete."""
-    from mfaenv.prompt import expires_from_environment  # the prompt's own reader: one rule for all
-
     expires = expires_from_environment(environ)
     try:
         return Session(

@@ -23,6 +23,7 @@ from conftest import exported, run_mfaenv, run_shell
 from sts_standin import SESSION_KEY_ID, SESSION_SECRET, SESSION_TOKEN
 from test_codeinput import add_to_config
 from test_reuse import PERSISTED_KEY, persist_session, shell_session
+from test_tmux import terminal  # noqa: F401 (the fixture: a tmux pane running an interactive shell)
 from mfaenv.cache import SessionCache
 from mfaenv.profiles import ProfileStore
 from mfaenv.sessions import mfa_key
@@ -252,3 +253,29 @@ def test_credential_process_asks_for_the_code_on_the_terminal_not_stdout(standin
     assert "MFA code for stage" in screen
     assert json.loads(stdout)["AccessKeyId"] == SESSION_KEY_ID
     assert [request.form.get("TokenCode") for request in sts_standin.requests] == ["123456"]
+
+
+# --- at a terminal ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("terminal", ["bash"], indirect=True)
+def test_exec_at_a_terminal_asks_the_code_then_hands_the_terminal_and_ctrl_c_to_the_command(terminal):
+    terminal.type("""mfaenv exec stage -- sh -c 'printf "name? "; read -r x; echo "hello $x"'""")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: "MFA code for stage" in screen, "the code prompt")
+    terminal.type("123456")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: any(line.startswith("name?") for line in screen.splitlines()),
+                      "the command's own question on the terminal")
+    terminal.type("jane")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: "hello jane" in screen, "the command reading the terminal")
+
+    terminal.type("mfaenv exec stage 123456 -- sh -c 'echo started; sleep 300'")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: "\nstarted" in screen, "the command running")
+    terminal.press("C-c")
+    terminal.wait_for_prompt(r"\[\] bash>", "the shell back after Ctrl-C")
+    terminal.type("echo rc=$?")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: "rc=130" in screen, "the command's own death by SIGINT as the status")
