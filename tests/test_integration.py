@@ -210,7 +210,7 @@ def test_stage_with_a_code_lands_in_the_current_shell(shell, interactive, shell_
     [(profile, account, token, mfaenv_shell)] = session_vars(result.stdout)
     assert (profile, account) == ("stage", "111111111111")
     assert token
-    assert mfaenv_shell == "powershell"  # MFAENV_SHELL was set for that one call only
+    assert mfaenv_shell == "powershell"  # the user's MFAENV_SHELL is left as it was
 
 
 @shells

@@ -113,7 +113,7 @@ def terminal(request, env, aws_home: Path, tmp_path: Path) -> Iterator[Terminal]
         "XDG_CONFIG_HOME": str(aws_home / ".config"),
         "TERM": "xterm-256color",
     }
-    environ.pop("MFAENV_SHELL", None)  # the wrapper sets it; the user never does
+    environ.pop("MFAENV_SHELL", None)  # the wrapper names its shell itself; the user never sets it
     term = Terminal(shell, tmp_path / "tmux.sock", environ)
     term.tmux("new-session", "-d", "-s", "mfaenv", "-x", "150", "-y", "40", *COMMANDS[shell])
     try:
@@ -166,4 +166,14 @@ def test_tab_completes_shell_names_and_profiles(terminal):
     terminal.type("mfaenv get stage-d")
     terminal.press("Tab")
     terminal.wait_for(lambda screen: "mfaenv get stage-default" in screen, "a profile name completed")
+    terminal.press("C-u")
+
+
+@pytest.mark.parametrize("terminal", ["bash", "zsh"], indirect=True)
+def test_tab_completes_a_profile_name_with_a_space_as_one_word(terminal, aws_home):
+    with open(aws_home / ".aws" / "config", "a", encoding="utf-8") as config:
+        config.write("\n[profile my profile]\nsource_profile = stage-default\n")
+    terminal.type("mfaenv get my")
+    terminal.press("Tab")
+    terminal.wait_for(lambda screen: "mfaenv get my\\ profile" in screen, "the name completed as one word")
     terminal.press("C-u")
