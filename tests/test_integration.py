@@ -425,6 +425,17 @@ def test_exec_and_credential_process_run_untouched_forget_is_evaluated(shell, sh
     ], result.stderr
 
 
+@shells
+def test_exec_under_the_wrapper_runs_the_command_with_this_shells_session(shell, shell_env):
+    """Its output is the command's: evaluated, `key=...` would be a (failing) command, not a line."""
+    show_key = "sh -c 'echo key=$AWS_ACCESS_KEY_ID'"
+    script = with_init(shell, "mfaenv stage 123456", f"mfaenv exec stage -- {show_key}", f"echo rc={STATUS[shell]}",
+                       'echo "mine=$AWS_ACCESS_KEY_ID"')
+    result = run_in(shell, script, shell_env)
+    assert values(result.stdout, "rc") == ["0"], result.stderr
+    assert values(result.stdout, "key") == values(result.stdout, "mine") != [""]
+
+
 UNSET_TOKEN = {"bash": "unset AWS_SESSION_TOKEN", "zsh": "unset AWS_SESSION_TOKEN", "fish": "set -e AWS_SESSION_TOKEN"}
 PROMPT_LINE = {
     "bash": 'echo "prompt=$(mfaenv_prompt)|$(command mfaenv prompt)"',
