@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import IN_CI, REAL_SHELLS, clean_environ, closed_sts, require_shell, run_mfaenv
 from powershell import parse as parse_powershell
@@ -540,6 +542,26 @@ def test_the_readmes_simple_bash_prompt_leaves_no_stray_space(shell_env):
     result = run_in("bash", script, environ)
     assert values(result.stdout, "with") == ["stage 111111111111 11h59m $ |"], result.stderr
     assert values(result.stdout, "without") == ["$ |"]
+
+
+#: Profile names of printable ASCII, every C0 and C1 control, DEL, and some wider characters.
+names_with_controls = st.text(
+    alphabet=st.one_of(st.characters(min_codepoint=0x20, max_codepoint=0x7E), st.characters(min_codepoint=1, max_codepoint=0x1F),
+                       st.characters(min_codepoint=0x7F, max_codepoint=0x9F), st.sampled_from("\u00e9\u4e2d\U0001f600")),
+    min_size=1, max_size=12,
+)
+
+
+@shells
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(name=names_with_controls)
+def test_any_profile_name_shows_alike_in_the_prompt_function_and_mfaenv_prompt(shell, name, shell_env, tmp_path):
+    environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 43170, "MFAENV_PROFILE": name})
+    result = run_in(shell, with_init(shell, BOTH_PROMPTS[shell]), environ, cwd=tmp_path)
+    assert result.stderr == ""
+    [text] = values(result.stdout, "python")
+    assert values(result.stdout, "shell") == [text]
+    assert not re.search("[\x00-\x1f\x7f-\x9f]", text) and text.endswith(" 111111111111 11h59m")
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])
