@@ -267,17 +267,23 @@ def _build_app():
     def forget(
         profile: Optional[str] = typer.Argument(None, help="Only the sessions this profile uses (default: all)."),
         shell: Optional[str] = typer.Option(None, "--shell", help="bash, zsh, fish or powershell."),
+        persisted: bool = typer.Option(
+            False, "--persisted", help="Also remove the session --persist wrote into [PROFILE] of the credentials file."
+        ),
     ):
         """Remove cached sessions, so that the next use asks for a code."""
         from mfaenv.display import shown
 
-        done = commands.forget(profile, shell)
+        done = commands.forget(profile, shell, persisted=persisted)
         if done.folder is None:
-            message = "no session cache in use, nothing to forget"
+            message = "no session cache in use" + ("" if persisted else ", nothing to forget")
         else:
             message = f"forgot {done.count} cached session{'' if done.count == 1 else 's'}"
             message += f" of '{profile}'" if profile is not None else ""
-            message += "; this shell's session was one of them and is removed" if done.shell_text else ""
+        if done.persisted_file is not None:
+            message += (f"; removed the session persisted in [{profile}] of {done.persisted_file}" if done.persisted_removed
+                        else f"; no persisted session in [{profile}] of {done.persisted_file}")
+        message += "; this shell's session was one of them and is removed" if done.shell_text else ""
         if os.environ.get("MFAENV_QUIET") != "1":
             print(f"mfaenv: {shown(message)}", file=sys.stderr)
         _write(done.shell_text)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional
 
 from mfaenv import codeinput, shells, variables
 from mfaenv.display import shown
 from mfaenv.errors import MfaenvError, ProfileError, UsageError
-from mfaenv.profiles import ROLE_MAX_DURATION, ROLE_MIN_DURATION, Chain, ProfileStore
+from mfaenv.profiles import ROLE_MAX_DURATION, ROLE_MIN_DURATION, Chain, ProfileStore, credentials_path, read_sections
 from mfaenv.variables import Session
 
 MIN_DURATION, MAX_DURATION, DEFAULT_DURATION = 900, 129600, 43200
@@ -219,24 +220,40 @@ class Forgotten:
     folder: Optional[str]
     count: int
     shell_text: str  # unset statements when this shell held a forgotten session, else ""
+    persisted_file: Optional[Path] = None  # the credentials file, when --persisted asked to look there
+    persisted_removed: bool = False  # whether a session --persist wrote was removed from it
 
 
-def forget(profile: Optional[str], shell: Optional[str] = None, environ: Mapping[str, str] = os.environ) -> Forgotten:
+def forget(
+    profile: Optional[str], shell: Optional[str] = None, environ: Mapping[str, str] = os.environ,
+    persisted: bool = False,
+) -> Forgotten:
     """Remove cached sessions: all, or every one PROFILE would use (for a role, also the MFA session beneath).
 
     Besides the sessions its chain resolves to now, PROFILE's entries include those
     cached under its name before its keys or MFA device were edited, and they are
-    all that is left of a profile since removed from the files.
+    all that is left of a profile since removed from the files. With ``persisted``,
+    also the session --persist wrote into [PROFILE] of the credentials file
+    (first, so that a refusal leaves everything as it was).
     """
     from mfaenv.cache import SessionCache
 
     dialect = shells.detect_dialect(shell)  # an unknown shell is refused before anything is removed
+    file_text, removed_key_id = None, None
+    if persisted:
+        if profile is None:
+            raise UsageError("--persisted needs a PROFILE: the section of the credentials file to remove a session from")
+        file_text, removed_key_id = _forget_persisted(profile, environ)
     cache = SessionCache.open(environ)
     keys, unknown = ([], None) if profile is None else _cache_keys(profile, environ)
+    if removed_key_id is not None:
+        unknown = None  # the profile no longer resolves, but its persisted session was there to remove
     if cache is None:
         if unknown is not None:
             raise unknown
-        return Forgotten(None, 0, "")
+        in_shell = bool(removed_key_id) and environ.get("AWS_ACCESS_KEY_ID") == removed_key_id
+        return Forgotten(None, 0, dialect.render(variables.unset_all(environ)) if in_shell else "",
+                         file_text, removed_key_id is not None)
     with cache:
         entries = cache.entries()
         if profile is None:
@@ -248,8 +265,18 @@ def forget(profile: Optional[str], shell: Optional[str] = None, environ: Mapping
                 raise unknown
             count = cache.forget([*keys, *(entry.key for entry in chosen if entry.key not in keys)])
     held = environ.get("AWS_ACCESS_KEY_ID")
-    in_shell = bool(held) and any(entry.session.access_key_id == held for entry in chosen)
-    return Forgotten(cache.path, count, dialect.render(variables.unset_all(environ)) if in_shell else "")
+    in_shell = bool(held) and (held == removed_key_id or any(entry.session.access_key_id == held for entry in chosen))
+    return Forgotten(cache.path, count, dialect.render(variables.unset_all(environ)) if in_shell else "",
+                     file_text, removed_key_id is not None)
+
+
+def _forget_persisted(profile: str, environ: Mapping[str, str]):
+    """(the credentials file, the access key id of the session removed from [profile] or None)."""
+    from mfaenv import persist
+
+    path = credentials_path(environ)
+    key_id = read_sections(path).get(profile, {}).get("aws_access_key_id")
+    return path, (key_id or "") if persist.remove_session(path, profile) else None
 
 
 def _cache_keys(profile: str, environ: Mapping[str, str]):
