@@ -239,11 +239,11 @@ def forget(
     from mfaenv.cache import SessionCache
 
     dialect = shells.detect_dialect(shell)  # an unknown shell is refused before anything is removed
-    file_text, removed_key_id = None, None
+    persisted_file, removed_key_id = None, None
     if persisted:
         if profile is None:
             raise UsageError("--persisted needs a PROFILE: the section of the credentials file to remove a session from")
-        file_text, removed_key_id = _forget_persisted(profile, environ)
+        persisted_file, removed_key_id = _forget_persisted(profile, environ)
     cache = SessionCache.open(environ)
     keys, unknown = ([], None) if profile is None else _cache_keys(profile, environ)
     if removed_key_id is not None:
@@ -253,7 +253,7 @@ def forget(
             raise unknown
         in_shell = bool(removed_key_id) and environ.get("AWS_ACCESS_KEY_ID") == removed_key_id
         return Forgotten(None, 0, dialect.render(variables.unset_all(environ)) if in_shell else "",
-                         file_text, removed_key_id is not None)
+                         persisted_file, removed_key_id is not None)
     with cache:
         entries = cache.entries()
         if profile is None:
@@ -267,7 +267,7 @@ def forget(
     held = environ.get("AWS_ACCESS_KEY_ID")
     in_shell = bool(held) and (held == removed_key_id or any(entry.session.access_key_id == held for entry in chosen))
     return Forgotten(cache.path, count, dialect.render(variables.unset_all(environ)) if in_shell else "",
-                     file_text, removed_key_id is not None)
+                     persisted_file, removed_key_id is not None)
 
 
 def _forget_persisted(profile: str, environ: Mapping[str, str]):
