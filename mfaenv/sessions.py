@@ -329,14 +329,15 @@ def _keys_and_device(base: Profile, environ: Mapping[str, str]) -> Key:
 def sts_endpoint(region: str, environ: Mapping[str, str]) -> str:
     """Where STS answers, as far as a session depends on it.
 
-    A configured endpoint (an emulator, a VPC endpoint) by its URL; otherwise the
+    A configured endpoint (an emulator, a VPC endpoint) by a digest of its URL, which
+    may hold a password that the cache entry (it keeps its key) must not; otherwise the
     partition, because a session from any regional endpoint of AWS works in all
     regions of that partition (the region of the call must not split the cache).
     """
     if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
         for variable in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
             if environ.get(variable):
-                return environ[variable]
+                return "url-sha256:" + hashlib.sha256(environ[variable].encode()).hexdigest()
     if region.startswith("cn-"):
         return "aws-cn"
     return "aws-us-gov" if region.startswith("us-gov-") else "aws"

@@ -128,6 +128,18 @@ def test_no_token_or_secret_lands_under_home(cache_env, aws_home, runtime):
     assert all(secret in cached for secret in secrets), "the scan proves nothing: the tokens are not in the cache either"
 
 
+def test_a_password_in_the_sts_endpoint_never_reaches_the_cache(cache_env, runtime, sts_standin):
+    # A proxy or emulator password in AWS_ENDPOINT_URL_STS is part of where STS answers, so it
+    # is part of the key; the entry keeps the key to tell entries apart, never the password.
+    host = sts_standin.url.split("://", 1)[1]
+    environ = {**cache_env, "AWS_ENDPOINT_URL_STS": f"http://jane:s3cr3t-pass@{host}"}
+    fetch("stage", environ)
+    entries = list(cache_folder(runtime).iterdir())
+    assert entries, "nothing was cached: the scan below would prove nothing"
+    assert all(b"s3cr3t-pass" not in path.read_bytes() for path in entries)
+    assert_reused(new_terminal("stage", environ, sts_standin))
+
+
 def test_the_cache_folder_and_files_are_private(cache_env, runtime):
     fetch("admin", cache_env)
 
