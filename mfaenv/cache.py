@@ -20,12 +20,21 @@ it imports no botocore and no typer.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import stat
 import sys
 from typing import Iterable, List, Mapping, NamedTuple, Optional
+
+# CPython's own SHA-256: hashlib would load OpenSSL's libcrypto (~3-5 ms) at every
+# cache hit, and a cached credential-process runs at every AWS CLI or SDK start.
+try:
+    from _sha2 import sha256  # Python >= 3.12
+except ImportError:
+    try:
+        from _sha256 import sha256  # Python <= 3.11
+    except ImportError:  # an interpreter built without them
+        from hashlib import sha256
 
 from mfaenv.display import shown
 from mfaenv.variables import Session, format_expiry, parse_expiry
@@ -52,7 +61,7 @@ class CacheEntry(NamedTuple):
 def key_digest(key: Mapping[str, Optional[str]]) -> str:
     """SHA-256 of the key's canonical JSON: the entry's file name, and a role key's "parent"."""
     canonical = json.dumps(dict(key), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def warn(message: str) -> None:

@@ -17,13 +17,12 @@ provider actually calls STS, so a cache hit costs no AWS library at all.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from mfaenv import variables
-from mfaenv.cache import SessionCache, key_digest
+from mfaenv.cache import SessionCache, key_digest, sha256
 from mfaenv.errors import ProfileError, UsageError
 from mfaenv.profiles import ROLE_MAX_DURATION as ROLE_MAX_SECONDS, Chain, Profile, Role
 from mfaenv.variables import REUSE_MARGIN_SECONDS, Session
@@ -320,7 +319,7 @@ def _keys_and_device(base: Profile, environ: Mapping[str, str]) -> Key:
     return {
         "access_key_id": base.access_key_id,
         # A secret edited under the same key id must not reuse a session either; a digest, never the secret.
-        "secret": hashlib.sha256(b"mfaenv long-term secret\0" + base.secret_access_key.encode()).hexdigest(),
+        "secret": sha256(b"mfaenv long-term secret\0" + base.secret_access_key.encode()).hexdigest(),
         "serial": base.serial,
         "endpoint": sts_endpoint(base.call_region, environ),
     }

@@ -21,7 +21,7 @@ from typing import Dict, List, Sequence
 
 import pytest
 
-from conftest import clean_environ
+from conftest import clean_environ, run_mfaenv
 
 #: `import time:  self [us] |  cumulative | <indent>module`; the header line has no digits.
 IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \| *(\S+)\s*$")
@@ -174,5 +174,22 @@ def test_the_session_cache_loads_no_cli_framework_and_no_aws_sdk(session_env):
     )
     assert result.returncode == 0, stderr_without_importtime(result)
     modules = [match.group(1) for match in map(IMPORT_LINE.match, result.stderr.splitlines()) if match]
-    assert {"mfaenv.cache", "json", "hashlib"} <= set(modules), "the parsed list lacks what the cache imports"
+    assert {"mfaenv.cache", "json"} <= set(modules), "the parsed list lacks what the cache imports"
     assert loaded(modules, CLI_FRAMEWORKS + AWS_SDK) == []
+    assert loaded(modules, ("_hashlib",)) == [], "OpenSSL loaded for one SHA-256"
+
+
+@pytest.mark.parametrize("profile", ["stage", "admin"])
+def test_a_cache_hit_in_a_new_terminal_loads_no_aws_sdk(profile, env, aws_home, tmp_path):
+    """`mfaenv stage` or `mfaenv admin` with no code, served from the session cache: no botocore at all."""
+    with open(aws_home / ".aws" / "config", "a") as config:
+        config.write("\n[profile admin]\nrole_arn = arn:aws:iam::210987654321:role/admin\nsource_profile = stage\n")
+    env["MFAENV_CACHE_DIR"] = str(tmp_path / "cache")
+    fetched = run_mfaenv([profile, "123456"], env)
+    assert fetched.returncode == 0, fetched.stderr
+
+    modules, result = imported_modules([profile], env)
+    assert result.returncode == 0, stderr_without_importtime(result)
+    assert result.stdout == fetched.stdout, "the new terminal did not get the cached session"
+    assert "mfaenv.cache" in modules
+    assert loaded(modules, AWS_SDK + ("_hashlib",)) == []
