@@ -437,7 +437,7 @@ class _Snapshot:
         except FileNotFoundError:
             return None
         except IsADirectoryError:
-            raise PersistError(f"cannot --persist into {path}: it is a directory") from None
+            raise PersistError(f"cannot write {path}: it is a directory") from None
         except OSError as error:
             raise PersistError(f"cannot read {path}: {_reason(error)}; check its permissions") from None
         with open(fd, "rb") as file:
@@ -498,7 +498,7 @@ def _reason(error: OSError) -> str:
 
 
 def _not_regular(path: Path, info: os.stat_result) -> PersistError:
-    return PersistError(f"cannot --persist into {path}: it is {file_kind(info.st_mode)}, not a regular file")
+    return PersistError(f"cannot write {path}: it is {file_kind(info.st_mode)}, not a regular file")
 
 
 def _check_target(target: Path, path: Path) -> None:
@@ -507,20 +507,20 @@ def _check_target(target: Path, path: Path) -> None:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise PersistError(f"cannot --persist into {path}: folder {folder} is not writable; check its permissions")
+        raise PersistError(f"cannot write {path}: folder {folder} is not writable; check its permissions")
     try:
         info = os.stat(target)
     except FileNotFoundError:
         return
     except OSError as error:
-        raise PersistError(f"cannot --persist into {path}: {_reason(error)}") from None
+        raise PersistError(f"cannot write {path}: {_reason(error)}") from None
     if not stat.S_ISREG(info.st_mode):
         raise _not_regular(path, info)
     if not os.access(target, os.W_OK):
-        raise PersistError(f"cannot --persist into {path}: the file is read-only (its mode, an immutable flag or the filesystem)")
+        raise PersistError(f"cannot write {path}: the file is read-only (its mode, an immutable flag or the filesystem)")
     if _is_mount_point(target):
         raise PersistError(
-            f"cannot --persist into {path}: it is a mount point of its own (a single-file bind mount, "
+            f"cannot write {path}: it is a mount point of its own (a single-file bind mount, "
             f"as `docker run -v` makes), which cannot be replaced atomically; mount its folder instead"
         )
 
@@ -557,7 +557,7 @@ def _check_free_space(target: Path, path: Path, size: int) -> None:
     free = (fs.f_bfree if os.geteuid() == 0 else fs.f_bavail) * fs.f_frsize
     if fs.f_blocks and free < size + _SESSION_ROOM_BYTES:
         raise PersistError(
-            f"cannot --persist into {path}: its filesystem has {free // 1024} KiB free, "
+            f"cannot write {path}: its filesystem has {free // 1024} KiB free, "
             f"too little for a copy of the file; free some space"
         )
 
