@@ -14,7 +14,7 @@ a command. Every file operation is relative to the folder's descriptor, opened
 without following symlinks, so the folder checked is the folder used.
 
 This module is on the path of a cached `credential-process` (every AWS CLI start):
-it imports no botocore and no typer.
+it imports no botocore and no typer, nor typing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import json
 import os
 import stat
 import sys
-from typing import Iterable, List, Mapping, NamedTuple, Optional
+from collections import namedtuple
 
 # CPython's own SHA-256: hashlib would load OpenSSL's libcrypto (~3-5 ms) at every
 # cache hit, and a cached credential-process runs at every AWS CLI or SDK start.
@@ -39,6 +39,10 @@ except ImportError:
 from mfaenv.display import shown
 from mfaenv.variables import Session, format_expiry, parse_expiry
 
+TYPE_CHECKING = False  # no typing at run time (see above)
+if TYPE_CHECKING:
+    from typing import Iterable, List, Mapping, Optional
+
 #: Format of an entry file; an entry of another version is ignored.
 VERSION = 1
 SUFFIX = ".json"
@@ -50,12 +54,10 @@ MAX_ENTRY_BYTES = 1 << 16
 _warned = False
 
 
-class CacheEntry(NamedTuple):
-    """One cached session and what it was cached for."""
+class CacheEntry(namedtuple("CacheEntry", ["key", "profile", "session"])):
+    """One cached session (a Session) and what it was cached for: its key (a dict) and profile."""
 
-    key: dict
-    profile: str
-    session: Session
+    __slots__ = ()
 
 
 def key_digest(key: Mapping[str, Optional[str]]) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
-from typing import Optional
 
 from mfaenv.errors import CodeInputError, NoTerminalError, UsageError
+
+TYPE_CHECKING = False  # no typing at run time: `credential-process` imports this at every SDK start
+if TYPE_CHECKING:
+    from typing import Optional
 
 # ASCII only: \d alone also matches other scripts' digits, which STS would reject.
 CODE_PATTERN = re.compile(r"\d{6}", re.ASCII)  # use fullmatch: `$` would allow a final newline
@@ -31,6 +33,8 @@ def check_code(code: str) -> str:
 
 def code_from_command(command: str, profile: str) -> str:
     """Run a command (``ykman oath accounts code -s aws``) and take the code it prints."""
+    import subprocess  # only here: a cached `credential-process` (every SDK start) runs no command
+
     try:
         # stderr stays the user's: ykman says "Touch your YubiKey..." there, and a
         # password manager says why it failed. Only stdout is read for the code.

@@ -7,44 +7,55 @@ The straight line of `get`: arguments -> profile -> (reused or fetched) session
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional
+from collections import namedtuple
 
-from mfaenv import codeinput, shells, variables
+from mfaenv import codeinput, variables
 from mfaenv.display import shown
 from mfaenv.errors import MfaenvError, ProfileError, UsageError
 from mfaenv.profiles import ROLE_MAX_DURATION, ROLE_MIN_DURATION, Chain, ProfileStore, credentials_path, read_sections
-from mfaenv.variables import Session
+
+# `prepare` serves a cached `credential-process` at every AWS CLI or SDK start: this module
+# loads no typing or dataclasses (inspect) at run time, and shells only where text is rendered.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Mapping, Optional
+
+    from mfaenv.variables import Session
 
 MIN_DURATION, MAX_DURATION, DEFAULT_DURATION = 900, 129600, 43200
 
 
-@dataclass(frozen=True)
-class GetRequest:
-    profile: str
-    code: Optional[str] = None
-    shell: Optional[str] = None
-    persist: bool = False
-    duration: Optional[int] = None  # None: 12 h for an MFA session, duration_seconds (else 1 h) for a role
-    source: Optional[str] = None
-    serial: Optional[str] = None
-    force: bool = False
-    code_command: Optional[str] = None
+class GetRequest(namedtuple("GetRequest", [
+    "profile",
+    "code",
+    "shell",
+    "persist",
+    "duration",  # None: 12 h for an MFA session, duration_seconds (else 1 h) for a role
+    "source",
+    "serial",
+    "force",
+    "code_command",
+], defaults=(None, None, False, None, None, None, False, None))):
+    """What `get`, `exec` and `credential-process` were asked for: the profile and the options."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(namedtuple("Prepared", [
+    "chain",
+    "session",
+    "origin",  # sessions.SHELL, CACHE, FILE or STS
+    "variables",  # what to export
+])):
     """A request carried through: the resolved target, its session, where it came from, what to export."""
 
-    chain: Chain
-    session: Session
-    origin: str  # sessions.SHELL, CACHE, FILE or STS
-    variables: variables.Variables
+    __slots__ = ()
 
 
 def get(request: GetRequest, environ: Mapping[str, str] = os.environ) -> str:
     """Shell text that exports a session for the profile; raises MfaenvError."""
+    from mfaenv import shells
+
     dialect = shells.detect_dialect(request.shell)  # an unknown shell is refused before any network call
     return dialect.render(prepare(request, environ).variables)
 
@@ -111,15 +122,15 @@ def persisted_values(session: Session) -> dict:
 
 
 def unset(shell: Optional[str], environ: Mapping[str, str] = os.environ) -> str:
+    from mfaenv import shells
+
     return shells.detect_dialect(shell).render(variables.unset_all(environ))
 
 
-@dataclass(frozen=True)
-class Column:
-    """One column of `mfaenv list`: its header and the cell of a usable profile."""
+class Column(namedtuple("Column", ["header", "cell"])):
+    """One column of `mfaenv list`: its header and ``cell``, the function of a usable profile's Chain to its cell."""
 
-    header: str
-    cell: Callable[[Chain], str]
+    __slots__ = ()
 
 
 def list_columns(environ: Mapping[str, str]) -> List[Column]:
@@ -213,15 +224,16 @@ def profile_names(environ: Mapping[str, str] = os.environ) -> str:
     return "".join(name + "\n" for name in ordered if "\n" not in name)
 
 
-@dataclass(frozen=True)
-class Forgotten:
-    """What `forget` did: the cache folder (None: no cache), how many sessions it removed, what the shell must run."""
+class Forgotten(namedtuple("Forgotten", [
+    "folder",  # the cache folder; None: no cache
+    "count",  # how many sessions it removed
+    "shell_text",  # unset statements when this shell held a forgotten session, else ""
+    "persisted_file",  # the credentials file (a Path), when --persisted asked to look there; else None
+    "persisted_removed",  # whether a session --persist wrote was removed from it
+], defaults=(None, False))):
+    """What `forget` did."""
 
-    folder: Optional[str]
-    count: int
-    shell_text: str  # unset statements when this shell held a forgotten session, else ""
-    persisted_file: Optional[Path] = None  # the credentials file, when --persisted asked to look there
-    persisted_removed: bool = False  # whether a session --persist wrote was removed from it
+    __slots__ = ()
 
 
 def forget(
@@ -236,6 +248,7 @@ def forget(
     also the session --persist wrote into [PROFILE] of the credentials file
     (first, so that a refusal leaves everything as it was).
     """
+    from mfaenv import shells
     from mfaenv.cache import SessionCache
 
     dialect = shells.detect_dialect(shell)  # an unknown shell is refused before anything is removed

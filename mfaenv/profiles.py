@@ -18,12 +18,18 @@ import configparser
 import os
 import re
 import stat
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from collections import namedtuple
 
 from mfaenv.errors import FileFormatError, ProfileError
 from mfaenv.variables import Session, account_from_arn, account_from_serial, parse_expiry
+
+# On the path of a cached `credential-process` (every AWS CLI or SDK start): no typing,
+# dataclasses (inspect) or pathlib (urllib.parse, ipaddress) at run time. Paths are strings;
+# ProfileStore still hands out pathlib.Path objects to the modules that write files.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 #: Suffixes of the credentials section that holds a profile's permanent keys,
 #: in the order they are tried (team conventions, see README).
@@ -52,28 +58,43 @@ FALLBACK_SESSION_NAME = "mfaenv"
 ROLE_MIN_DURATION, ROLE_MAX_DURATION = 900, 43200
 _ROLE_ARN = re.compile(r"arn:[a-z-]+:iam::\d{12}:role/\S+")
 
-Section = Mapping[str, str]
+
+def credentials_file(environ: Mapping[str, str] = os.environ) -> str:
+    return _aws_file(environ, "AWS_SHARED_CREDENTIALS_FILE", "credentials")
+
+
+def config_file(environ: Mapping[str, str] = os.environ) -> str:
+    return _aws_file(environ, "AWS_CONFIG_FILE", "config")
 
 
 def credentials_path(environ: Mapping[str, str] = os.environ) -> Path:
-    return _aws_path(environ, "AWS_SHARED_CREDENTIALS_FILE", "credentials")
+    """``credentials_file`` as a pathlib.Path, for the modules that write it."""
+    from pathlib import Path
+
+    return Path(credentials_file(environ))
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:
-    return _aws_path(environ, "AWS_CONFIG_FILE", "config")
+    from pathlib import Path
+
+    return Path(config_file(environ))
 
 
-def _aws_path(environ: Mapping[str, str], variable: str, name: str) -> Path:
+def _aws_file(environ: Mapping[str, str], variable: str, name: str) -> str:
+    """~/.aws/NAME, or the file the variable names with ``~`` expanded, as botocore finds it.
+
+    ``~`` is the HOME of ``environ`` (the one mfaenv was given, not necessarily os.environ).
+    """
     value = environ.get(variable)
-    home = environ.get("HOME") or str(Path.home())
+    home = environ.get("HOME") or os.path.expanduser("~")
     if not value:
-        return Path(home, ".aws", name)
+        return os.path.join(home, ".aws", name)
     if value == "~" or value.startswith("~/"):
-        return Path(home, value[2:])
-    return Path(value).expanduser()
+        return os.path.join(home, value[2:]) if value[2:] else home
+    return os.path.expanduser(value)
 
 
-def read_sections(path: Path) -> Dict[str, Dict[str, str]]:
+def read_sections(path: Union[str, Path]) -> Dict[str, Dict[str, str]]:
     """Sections of an INI file as plain dicts; {} for a missing file.
 
     Junk before the first section, unterminated headers and duplicate
@@ -87,7 +108,7 @@ def read_sections(path: Path) -> Dict[str, Dict[str, str]]:
     return parse_sections(text, path)
 
 
-def read_regular_file(path: Path) -> Optional[bytes]:
+def read_regular_file(path: Union[str, Path]) -> Optional[bytes]:
     """The bytes of a regular file, None for a missing one, b"" for /dev/null.
 
     Anything else raises FileFormatError without ever blocking: a FIFO or a
@@ -125,7 +146,7 @@ def file_kind(mode: int) -> str:
     return "a special file"
 
 
-def parse_sections(text: str, path: Path) -> Dict[str, Dict[str, str]]:
+def parse_sections(text: str, path: Union[str, Path]) -> Dict[str, Dict[str, str]]:
     """Sections of INI text read from ``path``, by the same rules as ``read_sections``.
 
     persist.py checks a file with this before and after editing it, so that
@@ -162,48 +183,55 @@ def _describe_parse_error(error: configparser.Error) -> str:
     return type(error).__name__
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(namedtuple("Profile", [
+    "name",
+    "source",  # profile whose long-term keys sign the STS call
+    "access_key_id",
+    "secret_access_key",
+    "serial",  # MFA device ARN (or a hardware token's serial)
+    "region",  # exported; from the target or the source profile (or None)
+    "call_region",  # region of the STS call itself
+    "code_command",  # mfa_process (or None)
+    "persisted",  # a Session --persist left in the target's section (or None)
+])):
     """Everything needed to fetch a session for one target profile."""
 
-    name: str
-    source: str  # profile whose long-term keys sign the STS call
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    serial: str  # MFA device ARN (or a hardware token's serial)
-    region: Optional[str]  # exported; from the target or the source profile
-    call_region: str  # region of the STS call itself
-    code_command: Optional[str]  # mfa_process
-    persisted: Optional[Session]  # a session --persist left in the target's section
+    __slots__ = ()
+
+    def __repr__(self) -> str:  # every field but the secret
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self) if name != "secret_access_key")
+        return f"Profile({shown})"
 
 
-@dataclass(frozen=True)
-class Role:
+class Role(namedtuple("Role", [
+    "profile",  # the role profile's name
+    "arn",
+    "session_name",
+    "external_id",  # or None
+    "duration",  # duration_seconds of the profile; None: mfaenv's default
+    "region",  # of this profile, else of the profiles beneath it (or None)
+    "call_region",  # region of the AssumeRole call
+    "source",  # the profile named by source_profile (or --source)
+])):
     """One AssumeRole step of a chain, as its role profile describes it."""
 
-    profile: str  # the role profile's name
-    arn: str
-    session_name: str
-    external_id: Optional[str]
-    duration: Optional[int]  # duration_seconds of the profile; None: mfaenv's default
-    region: Optional[str]  # of this profile, else of the profiles beneath it
-    call_region: str  # region of the AssumeRole call
-    source: str  # the profile named by source_profile (or --source)
+    __slots__ = ()
 
     @property
     def account(self) -> Optional[str]:
         return account_from_arn(self.arn)
 
 
-@dataclass(frozen=True)
-class Chain:
+class Chain(namedtuple("Chain", [
+    "name",  # the target profile
+    "base",  # the Profile with the long-term keys + MFA device
+    "roles",  # the Roles, in the order they are assumed
+    "persisted",  # a Session --persist left in the target's section (or None)
+    "code_command",  # or None
+], defaults=((), None, None))):
     """A target profile resolved: the base's MFA session, then each role in the order it is assumed."""
 
-    name: str  # the target profile
-    base: Profile  # long-term keys + MFA device
-    roles: Tuple[Role, ...] = ()
-    persisted: Optional[Session] = None  # a session --persist left in the target's section
-    code_command: Optional[str] = None
+    __slots__ = ()
 
     @property
     def target_role(self) -> Optional[Role]:
@@ -237,10 +265,18 @@ class ProfileStore:
 
     def __init__(self, environ: Mapping[str, str] = os.environ):
         self.environ = environ
-        self.credentials_path = credentials_path(environ)
-        self.config_path = config_path(environ)
-        self.credentials = read_sections(self.credentials_path)
-        self.config = _config_profiles(read_sections(self.config_path))
+        self.credentials_file = credentials_file(environ)
+        self.config_file = config_file(environ)
+        self.credentials = read_sections(self.credentials_file)
+        self.config = _config_profiles(read_sections(self.config_file))
+
+    @property
+    def credentials_path(self) -> Path:
+        return credentials_path(self.environ)
+
+    @property
+    def config_path(self) -> Path:
+        return config_path(self.environ)
 
     def _not_found(self, who: str, source: Optional[str] = None) -> ProfileError:
         """A profile (or the source profile it names) is in neither file.
@@ -250,14 +286,14 @@ class ProfileStore:
         """
         what = f"{who}: source profile '{source}'" if source else who
         reason = f"source profile '{source}' not found" if source else "not found"
-        existing = [str(path) for path in (self.credentials_path, self.config_path) if path.is_file()]
+        existing = [path for path in (self.credentials_file, self.config_file) if os.path.isfile(path)]
         if existing:
             return ProfileError(
                 f"{what} not found in {' or '.join(existing)}; run 'mfaenv list' to see usable profiles", reason=reason
             )
         return ProfileError(
-            f"{what} not found: neither {self.credentials_path} nor {self.config_path} exists; "
-            f"create {self.credentials_path} with the long-term keys (see the README)",
+            f"{what} not found: neither {self.credentials_file} nor {self.config_file} exists; "
+            f"create {self.credentials_file} with the long-term keys (see the README)",
             reason=reason,
         )
 
@@ -463,18 +499,18 @@ class ProfileStore:
         keys = "aws_access_key_id and aws_secret_access_key"
         if source != name:
             raise ProfileError(
-                f"{who}: source profile '{source}' has no long-term keys; add {keys} to [{source}] in {self.credentials_path}",
+                f"{who}: source profile '{source}' has no long-term keys; add {keys} to [{source}] in {self.credentials_file}",
                 reason=f"source profile '{source}' has no long-term keys",
             )
         section = self.credentials.get(name, {})
         if any(key in section for key in (*SERIAL_KEYS_IN_CREDENTIALS, "aws_access_key_id", "aws_session_token")):
             # The team layout: [stage] holds the MFA device and the temporary keys; [stage-default] the permanent ones.
             raise ProfileError(
-                f"{who}: no long-term keys; add [{name}-default] with {keys} to {self.credentials_path}, or pass --source",
+                f"{who}: no long-term keys; add [{name}-default] with {keys} to {self.credentials_file}, or pass --source",
                 reason=f"no long-term keys (no [{name}-default] section)",
             )
         raise ProfileError(
-            f"{who}: no long-term keys and no source_profile; add {keys} to [{name}] in {self.credentials_path}, "
+            f"{who}: no long-term keys and no source_profile; add {keys} to [{name}] in {self.credentials_file}, "
             f"or source_profile naming a profile that has them",
             reason="no long-term keys and no source_profile",
         )

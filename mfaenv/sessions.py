@@ -18,14 +18,23 @@ provider actually calls STS, so a cache hit costs no AWS library at all.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 from mfaenv import variables
 from mfaenv.cache import SessionCache, key_digest, sha256
 from mfaenv.errors import ProfileError, UsageError
-from mfaenv.profiles import ROLE_MAX_DURATION as ROLE_MAX_SECONDS, Chain, Profile, Role
-from mfaenv.variables import REUSE_MARGIN_SECONDS, Session
+from mfaenv.profiles import ROLE_MAX_DURATION as ROLE_MAX_SECONDS
+from mfaenv.variables import REUSE_MARGIN_SECONDS
+
+# A cache hit of `credential-process` runs through here: no typing and no dataclasses at run time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+    from mfaenv.profiles import Chain, Profile, Role
+    from mfaenv.variables import Session
+
+    Key = Dict[str, str]
+    Retrieved = Tuple[Session, str]
 
 #: Where a session came from, as `prepare` reports it.
 SHELL, CACHE, FILE, STS = "shell", "cache", "file", "sts"
@@ -35,9 +44,6 @@ MFA_SESSION_SECONDS = 43200
 ROLE_SESSION_SECONDS = 3600
 #: STS caps AssumeRole signed with temporary credentials (an MFA session, another role) at one hour.
 CHAINED_ROLE_MAX_SECONDS = 3600
-
-Key = Dict[str, str]
-Retrieved = Tuple[Session, str]
 
 
 class Provider:
@@ -50,18 +56,12 @@ class Provider:
         raise NotImplementedError
 
 
-@dataclass
 class MfaSession(Provider):
     """GetSessionToken with the MFA code, signed with the long-term keys."""
 
-    base: Profile
-    duration: int
-    code: Callable[[], str]
-    environ: Mapping[str, str]
-    key: Key = field(init=False)
-
-    def __post_init__(self):
-        self.key = mfa_key(self.base, self.environ)
+    def __init__(self, base: Profile, duration: int, code: Callable[[], str], environ: Mapping[str, str]):
+        self.base, self.duration, self.code, self.environ = base, duration, code, environ
+        self.key = mfa_key(base, environ)
 
     def retrieve(self) -> Retrieved:
         from mfaenv import sts  # the only path that loads botocore
@@ -78,18 +78,12 @@ class MfaSession(Provider):
         ), STS
 
 
-@dataclass
 class AssumedRole(Provider):
     """AssumeRole signed with the session beneath (it carries the MFA context: no code is sent)."""
 
-    role: Role
-    parent: Provider
-    duration: int
-    environ: Mapping[str, str]
-    key: Key = field(init=False)
-
-    def __post_init__(self):
-        self.key = role_key(self.role, self.parent.key)
+    def __init__(self, role: Role, parent: Provider, duration: int, environ: Mapping[str, str]):
+        self.role, self.parent, self.duration, self.environ = role, parent, duration, environ
+        self.key = role_key(role, parent.key)
 
     def retrieve(self) -> Retrieved:
         parent, _origin = self.parent.retrieve()
@@ -109,7 +103,6 @@ class AssumedRole(Provider):
         ), STS
 
 
-@dataclass
 class RoleWithCode(Provider):
     """AssumeRole signed with the long-term keys, with the MFA device and code.
 
@@ -117,15 +110,9 @@ class RoleWithCode(Provider):
     code for this role alone, and no GetSessionToken, which would spend it twice.
     """
 
-    role: Role
-    base: Profile
-    duration: int
-    code: Callable[[], str]
-    environ: Mapping[str, str]
-    key: Key = field(init=False)
-
-    def __post_init__(self):
-        self.key = role_key(self.role, long_term_key(self.base, self.environ))
+    def __init__(self, role: Role, base: Profile, duration: int, code: Callable[[], str], environ: Mapping[str, str]):
+        self.role, self.base, self.duration, self.code, self.environ = role, base, duration, code, environ
+        self.key = role_key(role, long_term_key(base, environ))
 
     def retrieve(self) -> Retrieved:
         from mfaenv import sts
@@ -145,15 +132,12 @@ class RoleWithCode(Provider):
         ), STS
 
 
-@dataclass
 class Cached(Provider):
     """Any provider behind the session cache: a cached session first, else the provider's, stored."""
 
-    inner: Provider
-    cache: SessionCache
-    profile: str
-    reuse: bool
-    min_seconds_left: int
+    def __init__(self, inner: Provider, cache: SessionCache, profile: str, reuse: bool, min_seconds_left: int):
+        self.inner, self.cache, self.profile, self.reuse, self.min_seconds_left = (
+            inner, cache, profile, reuse, min_seconds_left)
 
     @property
     def key(self) -> Optional[Key]:
@@ -170,14 +154,11 @@ class Cached(Provider):
         return session, origin
 
 
-@dataclass
 class Reused(Provider):
     """A session already at hand (this shell's, the persisted one) while it has time left, else the inner provider's."""
 
-    session: Optional[Session]
-    origin: str
-    inner: Provider
-    min_seconds_left: int
+    def __init__(self, session: Optional[Session], origin: str, inner: Provider, min_seconds_left: int):
+        self.session, self.origin, self.inner, self.min_seconds_left = session, origin, inner, min_seconds_left
 
     @property
     def key(self) -> Optional[Key]:
@@ -276,11 +257,11 @@ def cache_keys(chain: Chain, environ: Mapping[str, str] = os.environ) -> List[Ke
     hour is, with the code. Forgetting a profile means its next use asks for a code.
     """
     keys: List[Key] = []
-    through_mfa = [replace(role, duration=None) for role in chain.roles]
-    variants = [replace(chain, roles=tuple(through_mfa))]
+    through_mfa = [role._replace(duration=None) for role in chain.roles]
+    variants = [chain._replace(roles=tuple(through_mfa))]
     if chain.roles:
-        direct = replace(through_mfa[0], duration=ROLE_MAX_SECONDS)
-        variants.append(replace(chain, roles=(direct, *through_mfa[1:])))
+        direct = through_mfa[0]._replace(duration=ROLE_MAX_SECONDS)
+        variants.append(chain._replace(roles=(direct, *through_mfa[1:])))
     for variant in variants:
         provider: Optional[Provider] = build(variant, environ, _no_code, None)
         stacked: List[Key] = []

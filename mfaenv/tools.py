@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Dict, Mapping, NoReturn, Optional, Sequence
-
 from mfaenv import commands, variables
 from mfaenv.errors import CommandNotExecutableError, CommandNotFoundError, NoTerminalError, UsageError
+
+TYPE_CHECKING = False  # `credential-process` runs at every SDK start: no typing at run time
+if TYPE_CHECKING:
+    from typing import Dict, Mapping, NoReturn, Optional, Sequence
 
 #: botocore refreshes process credentials inside the last 15 minutes (its advisory
 #: window; the JavaScript SDK's is 5): a session handed out with less would make every

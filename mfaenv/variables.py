@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from collections import namedtuple
 from datetime import datetime, timezone
-from typing import Dict, Mapping, Optional
 
 # The prompt's reader of MFAENV_EXPIRES and its rule for an epoch, shared so that all
 # readers agree (prompt.py is the hot one: it cannot import this module).
 from mfaenv.prompt import expires_from_environment, is_epoch
+
+# A cached `credential-process` (every AWS CLI or SDK start) passes through here: no typing
+# and no dataclasses (which loads inspect) at run time, so annotations are never evaluated.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Mapping, Optional
+
+    Variables = Dict[str, Optional[str]]
 
 #: A session with at most this many seconds left is treated as expired for reuse.
 REUSE_MARGIN_SECONDS = 300
@@ -33,17 +40,14 @@ REGION_MARKER_VARIABLE = "MFAENV_REGION"
 #: that `unset` restores it (as virtualenv's `deactivate` restores PATH).
 SAVED_REGION_PREFIX = "MFAENV_SAVED_"
 
-Variables = Dict[str, Optional[str]]
 
+class Session(namedtuple("Session", ["access_key_id", "secret_access_key", "session_token", "expires"])):
+    """Temporary credentials and when they stop working (``expires``: Unix epoch seconds)."""
 
-@dataclass(frozen=True)
-class Session:
-    """Temporary credentials and when they stop working."""
+    __slots__ = ()
 
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    session_token: str = field(repr=False)
-    expires: int  # Unix epoch seconds
+    def __repr__(self) -> str:  # never the secret or the token
+        return f"Session(access_key_id={self.access_key_id!r}, expires={self.expires!r})"
 
     def seconds_left(self, now: Optional[float] = None) -> int:
         return int(self.expires - (time.time() if now is None else now))

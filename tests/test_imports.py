@@ -27,6 +27,11 @@ from conftest import clean_environ, run_mfaenv
 IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \| *(\S+)\s*$")
 AWS_SDK = ("boto3", "botocore")
 CLI_FRAMEWORKS = ("typer", "click", "rich")
+#: Standard-library modules a cached `credential-process` (every AWS CLI or SDK start) does
+#: without, each a millisecond or more of a start-up whose target is 2x `python -c pass`:
+#: dataclasses loads inspect (and ast, dis, tokenize); pathlib loads urllib.parse and
+#: ipaddress; subprocess is for a code command only. mfaenv.shells renders shell text only.
+HEAVY_STDLIB = ("typing", "dataclasses", "inspect", "ast", "pathlib", "urllib", "ipaddress", "subprocess")
 #: What a botocore client would load: boto3, the client and session machinery,
 #: the endpoint tables and the service model loader.
 FULL_CLIENT = ("boto3", "botocore.client", "botocore.session", "botocore.endpoint", "botocore.regions", "botocore.loaders")
@@ -128,8 +133,10 @@ def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sd
     assert result.returncode == 0, stderr_without_importtime(result)
     assert '"AccessKeyId": "ASIAEXAMPLE000000001"' in result.stdout, "the session was not handed out"
     assert "mfaenv.tools" in modules
+    assert {"mfaenv.profiles", "configparser", "json"} <= set(modules), "the parsed list lacks what a cache hit needs"
     assert loaded(modules, CLI_FRAMEWORKS) == []
     assert loaded(modules, AWS_SDK) == []
+    assert loaded(modules, HEAVY_STDLIB + ("mfaenv.shells", "mfaenv.sts", "mfaenv.persist")) == []
 
 
 @pytest.mark.parametrize(
