@@ -12,17 +12,20 @@ import os
 import sys
 
 from mfaenv import __version__
-from mfaenv.errors import MfaenvError, UsageError
+from mfaenv.errors import Interrupted, MfaenvError, UsageError
 
 #: Exit status for a bug in mfaenv itself (EX_SOFTWARE).
 INTERNAL_ERROR = 70
 HELP = """Turn an MFA code into temporary AWS credentials for this shell.
 
 \b
-    eval "$(mfaenv stage 123456)"      # bash, zsh
+    eval "$(mfaenv stage 123456)"      # bash, zsh, without the shell integration
     mfaenv stage 123456 | source       # fish
+    mfaenv stage 123456                # with the integration (see 'mfaenv init --help')
 
-A lone six-digit argument is a code for $AWS_PROFILE: `mfaenv 123456`.
+Without a CODE, a valid session is reused, else the code is asked for. A lone
+number is a code for $AWS_PROFILE: `mfaenv 123456`. Options of the main form:
+'mfaenv get --help'.
 """
 
 
@@ -85,7 +88,8 @@ def main(argv: "list[str] | None" = None) -> None:
     except MfaenvError as error:
         _fail(str(error), error.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        error = Interrupted()
+        _fail(str(error), error.exit_code)
     except BrokenPipeError:  # `mfaenv list | head -1`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)
@@ -129,13 +133,22 @@ def _run_typer(args: "list[str]") -> int:
     except typer.Abort:
         raise KeyboardInterrupt from None
     except getattr(click_errors, "NoArgsIsHelpError", ()) as error:
-        # Bare `mfaenv` (click >= 8.2 raises this): the whole help, not one squashed line.
+        # Bare `mfaenv` (click >= 8.2 raises this): the whole help, not one squashed error line.
         print(error.format_message(), file=sys.stderr)
         return error.exit_code
     except click_errors.ClickException as error:
-        hint = "; see 'mfaenv --help'" if isinstance(error, click_errors.UsageError) else ""
+        hint = ""
+        if isinstance(error, click_errors.UsageError):
+            # The help of the command that was given: `mfaenv stage --bogus` points at `mfaenv get --help`.
+            path = error.ctx.command_path if error.ctx is not None else "mfaenv"
+            hint = f"; see '{path} --help'"
         _fail(" ".join(error.format_message().split()).rstrip(".") + hint, error.exit_code)
     return result if isinstance(result, int) else 0
+
+
+#: Set in the context when the first word was not a command: `mfaenv stage`, `mfaenv 123456`.
+_BARE_FORM = "mfaenv.bare_form"
+SHELLS_METAVAR = "[bash|zsh|fish|powershell]"
 
 
 def _build_app():
@@ -143,28 +156,43 @@ def _build_app():
     from typing import Optional
 
     import typer
-    from typer.core import TyperGroup
+    from typer.core import TyperCommand, TyperGroup
 
     from mfaenv import commands
-    from mfaenv.codeinput import CODE_PATTERN
+    from mfaenv.codeinput import check_code
 
     class DefaultToGet(TyperGroup):
         """`mfaenv stage 123456` means `mfaenv get stage 123456`.
 
         Typer cannot give a group a default command without a callback argument
-        swallowing subcommand names, so an unknown first word is routed to
-        `get` here; a lone six-digit first word is a code for $AWS_PROFILE.
+        swallowing subcommand names, so an unknown first word is routed to `get`
+        here (and `get` reads a lone number as a code for $AWS_PROFILE).
         """
 
         def parse_args(self, ctx, args):
             if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
-                if CODE_PATTERN.fullmatch(args[0]):
-                    profile = os.environ.get("AWS_PROFILE")
-                    if not profile:
-                        raise UsageError("no profile given and AWS_PROFILE is not set; run 'mfaenv PROFILE CODE'")
-                    args = [profile, *args]
+                ctx.meta[_BARE_FORM] = True
                 args = ["get", *args]
             return super().parse_args(ctx, args)
+
+        def invoke(self, ctx):
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:  # typer would turn it into a silent exit status 130
+                raise Interrupted() from None
+
+        def format_usage(self, ctx, formatter):
+            # The main form first: it is what people type.
+            formatter.write_usage(ctx.command_path, "PROFILE [CODE] [OPTIONS]")
+            formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="   or: ")
+
+    class PlainUsage(TyperCommand):
+        """Arguments in the usage line as their metavars say (`PROFILE [CODE]`), not typer's `{profile}`."""
+
+        def collect_usage_pieces(self, ctx):
+            return [self.options_metavar] + [
+                param.metavar for param in self.get_params(ctx) if param.param_type_name == "argument"
+            ]
 
     app = typer.Typer(
         cls=DefaultToGet,
@@ -188,32 +216,66 @@ def _build_app():
     ):
         pass
 
-    @app.command()
+    @app.command(cls=PlainUsage, short_help="Fetch or reuse a session; print export statements.")
     def get(
-        profile: str = typer.Argument(..., help="Target profile, e.g. stage."),
-        code: Optional[str] = typer.Argument(None, help="Six-digit MFA code; asked on the terminal if omitted."),
-        shell: Optional[str] = typer.Option(None, "--shell", help="bash, zsh, fish or powershell (default: $MFAENV_SHELL, else detected)."),
-        persist: bool = typer.Option(False, "--persist", help="Also write the session into the credentials file."),
-        duration: Optional[int] = typer.Option(None, "--duration", help="Session length in seconds: 900-129600, default 43200; for a role 900-43200, default its duration_seconds or 3600."),
-        source: Optional[str] = typer.Option(None, "--source", help="Profile holding the long-term keys."),
-        serial: Optional[str] = typer.Option(None, "--serial", help="MFA device ARN."),
-        force: bool = typer.Option(False, "--force", help="Fetch even when a valid session exists."),
-        code_command: Optional[str] = typer.Option(None, "--code-command", help="Command that prints the MFA code."),
+        ctx: typer.Context,
+        profile: Optional[str] = typer.Argument(
+            None, metavar="PROFILE", show_default=False, help="Target profile, e.g. stage (default: $AWS_PROFILE).",
+        ),
+        code: Optional[str] = typer.Argument(
+            None, metavar="[CODE]", show_default=False,
+            help="Six-digit MFA code (spaces allowed). Without it, a valid session in this shell or the "
+            "credentials file is reused; else the code command runs or the terminal asks.",
+        ),
+        shell: Optional[str] = typer.Option(
+            None, "--shell", metavar=SHELLS_METAVAR, show_default=False,
+            help="Syntax of the output (default: the shell that runs mfaenv).",
+        ),
+        persist: bool = typer.Option(False, "--persist", help="Also write the session into ~/.aws/credentials."),
+        duration: Optional[int] = typer.Option(
+            None, "--duration", metavar="SECONDS", show_default=False,
+            help="Session length: 900-129600, default 43200 (12 hours); for a role 900-43200, "
+            "default its duration_seconds or 3600.",
+        ),
+        source: Optional[str] = typer.Option(None, "--source", metavar="PROFILE", help="Profile holding the long-term keys."),
+        serial: Optional[str] = typer.Option(None, "--serial", metavar="ARN", help="MFA device ARN (or a hardware token's serial)."),
+        force: bool = typer.Option(False, "--force", help="Fetch a new session even when a valid one exists."),
+        code_command: Optional[str] = typer.Option(
+            None, "--code-command", metavar="COMMAND",
+            help="Command that prints the MFA code, e.g. 'ykman oath accounts code -s aws'.",
+        ),
     ):
-        """Fetch a session token and print export statements (the default command)."""
+        """Fetch a session for PROFILE (or reuse a valid one) and print export statements.
+
+        \b
+        mfaenv get is the main form written out: `mfaenv stage 123456` is
+        `mfaenv get stage 123456`; use it for a profile named like a command.
+        """
+        if ctx.meta.get(_BARE_FORM) and code is None and profile and "".join(profile.split()).isdigit():
+            profile, code = None, check_code(profile)  # `mfaenv 12345`: a mistyped code, not a profile
+        if profile is None:
+            profile = os.environ.get("AWS_PROFILE")
+            if not profile:
+                raise UsageError("no profile given and AWS_PROFILE is not set; run 'mfaenv PROFILE [CODE]'")
         request = commands.GetRequest(profile, code, shell, persist, duration, source, serial, force, code_command)
         _write(commands.get(request))
 
-    @app.command("exec")
+    @app.command("exec", cls=PlainUsage, short_help="Run a command with the session in its environment.")
     def exec_(
         ctx: typer.Context,
-        profile: str = typer.Argument(..., help="Target profile, e.g. stage."),
-        code: Optional[str] = typer.Argument(None, help="Six-digit MFA code; asked on the terminal if needed."),
-        duration: Optional[int] = typer.Option(None, "--duration", help="Session length in seconds, as for get."),
-        source: Optional[str] = typer.Option(None, "--source", help="Profile holding the long-term keys."),
-        serial: Optional[str] = typer.Option(None, "--serial", help="MFA device ARN."),
+        profile: str = typer.Argument(..., metavar="PROFILE", help="Target profile, e.g. stage."),
+        code: Optional[str] = typer.Argument(
+            None, metavar="[CODE]", show_default=False, help="Six-digit MFA code; asked on the terminal if needed.",
+        ),
+        duration: Optional[int] = typer.Option(
+            None, "--duration", metavar="SECONDS", show_default=False, help="Session length in seconds, as for get.",
+        ),
+        source: Optional[str] = typer.Option(None, "--source", metavar="PROFILE", help="Profile holding the long-term keys."),
+        serial: Optional[str] = typer.Option(None, "--serial", metavar="ARN", help="MFA device ARN."),
         force: bool = typer.Option(False, "--force", help="Fetch even when a valid session exists."),
-        code_command: Optional[str] = typer.Option(None, "--code-command", help="Command that prints the MFA code."),
+        code_command: Optional[str] = typer.Option(
+            None, "--code-command", metavar="COMMAND", help="Command that prints the MFA code.",
+        ),
     ):
         """Run a command with the session in its environment: mfaenv exec PROFILE [CODE] -- COMMAND [ARG]..."""
         from mfaenv.tools import exec_command
@@ -221,26 +283,37 @@ def _build_app():
         request = commands.GetRequest(profile, code, None, False, duration, source, serial, force, code_command)
         exec_command(request, ctx.obj)
 
-    @app.command("credential-process")
-    def credential_process(profile: str = typer.Argument(..., help="Target profile, e.g. stage.")):
+    @app.command("credential-process", cls=PlainUsage, short_help="Print the session as credential_process JSON.")
+    def credential_process(profile: str = typer.Argument(..., metavar="PROFILE", help="Target profile, e.g. stage.")):
         """Print the session as credential_process JSON (credential_process = mfaenv credential-process stage)."""
         from mfaenv.tools import credential_process
 
         _write(credential_process(profile))
 
-    @app.command()
-    def unset(shell: Optional[str] = typer.Option(None, "--shell", help="bash, zsh, fish or powershell.")):
+    @app.command(cls=PlainUsage, short_help="Print statements that remove mfaenv's variables.")
+    def unset(
+        shell: Optional[str] = typer.Option(None, "--shell", metavar=SHELLS_METAVAR, help="Syntax of the output."),
+    ):
         """Print statements that remove every variable mfaenv sets."""
         _write(commands.unset(shell))
 
-    @app.command()
-    def init(shell: str = typer.Argument(..., help="bash, zsh, fish or powershell.")):
-        """Print the shell integration: wrapper, prompt function, completion."""
+    @app.command(cls=PlainUsage, short_help="Print the wrapper, prompt function and completion.")
+    def init(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh, fish or powershell.")):
+        """Print the shell integration: the mfaenv wrapper, mfaenv_prompt and completion.
+
+        Add one line to your shell's start-up file:
+
+        \b
+            ~/.bashrc                    eval "$(mfaenv init bash)"
+            ~/.zshrc (after compinit)    eval "$(mfaenv init zsh)"
+            ~/.config/fish/config.fish   mfaenv init fish | source
+            $PROFILE (PowerShell)        mfaenv init powershell | Out-String | Invoke-Expression
+        """
         from mfaenv.integration import init_script
 
         _write(init_script(shell))
 
-    @app.command()
+    @app.command(cls=PlainUsage, short_help="Print the prompt segment: 'stage 123456789012 11h59m'.")
     def prompt():
         """Print the prompt segment, such as 'stage 123456789012 11h59m'."""
         from mfaenv.prompt import prompt_segment
@@ -248,14 +321,14 @@ def _build_app():
         segment = prompt_segment(os.environ)
         _write(segment + "\n" if segment else "")
 
-    @app.command()
+    @app.command(cls=PlainUsage, short_help="Show this shell's session; exit 1 if none or expired.")
     def status():
         """Show this shell's session; exit 1 if there is none or it expired."""
         from mfaenv.prompt import status_report
 
         _write(status_report(os.environ))
 
-    @app.command("list")
+    @app.command("list", cls=PlainUsage, short_help="List profiles: role, source, MFA device, session.")
     def list_():
         """List profiles: role, source, MFA device and persisted session; what an unusable one lacks."""
         table = commands.list_profiles()
@@ -263,10 +336,12 @@ def _build_app():
             print("mfaenv: no profiles in the credentials or config file", file=sys.stderr)
         _write(table)
 
-    @app.command()
+    @app.command(cls=PlainUsage, short_help="Remove cached sessions; the next use asks for a code.")
     def forget(
-        profile: Optional[str] = typer.Argument(None, help="Only the sessions this profile uses (default: all)."),
-        shell: Optional[str] = typer.Option(None, "--shell", help="bash, zsh, fish or powershell."),
+        profile: Optional[str] = typer.Argument(
+            None, metavar="[PROFILE]", show_default=False, help="Only the sessions this profile uses (default: all).",
+        ),
+        shell: Optional[str] = typer.Option(None, "--shell", metavar=SHELLS_METAVAR, help="Syntax of the output."),
         persisted: bool = typer.Option(
             False, "--persisted", help="Also remove the session --persist wrote into [PROFILE] of the credentials file."
         ),
@@ -287,6 +362,19 @@ def _build_app():
         if os.environ.get("MFAENV_QUIET") != "1":
             print(f"mfaenv: {shown(message)}", file=sys.stderr)
         _write(done.shell_text)
+
+    @app.command("help", cls=PlainUsage, short_help="Show this help, or a command's: 'mfaenv help get'.")
+    def help_(ctx: typer.Context, name: Optional[str] = typer.Argument(None, metavar="[COMMAND]")):
+        """Show the help of mfaenv, or of one command."""
+        group = ctx.parent.command
+        if name is None:
+            _write(ctx.parent.get_help() + "\n")
+            return
+        command = group.get_command(ctx.parent, name)
+        if command is None:
+            raise UsageError(f"no command '{name}'; see 'mfaenv --help'")
+        with typer.Context(command, info_name=name, parent=ctx.parent) as sub:
+            _write(command.get_help(sub) + "\n")
 
     @app.command("profiles", hidden=True)
     def profiles():

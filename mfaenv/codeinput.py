@@ -11,6 +11,7 @@ import os
 import re
 import sys
 
+from mfaenv.display import shown
 from mfaenv.errors import CodeInputError, NoTerminalError, UsageError
 
 TYPE_CHECKING = False  # no typing at run time: `credential-process` imports this at every SDK start
@@ -19,13 +20,13 @@ if TYPE_CHECKING:
 
 # ASCII only: \d alone also matches other scripts' digits, which STS would reject.
 CODE_PATTERN = re.compile(r"\d{6}", re.ASCII)  # use fullmatch: `$` would allow a final newline
-#: How long a code command (a hardware key waiting for a touch) may take.
-CODE_COMMAND_TIMEOUT = 60
+#: How often the terminal asks before giving up.
+TERMINAL_TRIES = 3
 
 
 def check_code(code: str) -> str:
-    """A code must be six digits; anything else is refused before any network call."""
-    code = code.strip()
+    """A code is six digits, spaces allowed inside (`123 456`, as authenticator apps show it)."""
+    code = "".join(code.split())
     if not CODE_PATTERN.fullmatch(code):
         raise UsageError("the MFA code must be six digits")
     return code
@@ -33,53 +34,67 @@ def check_code(code: str) -> str:
 
 def code_from_command(command: str, profile: str) -> str:
     """Run a command (``ykman oath accounts code -s aws``) and take the code it prints."""
-    import subprocess  # only here: a cached `credential-process` (every SDK start) runs no command
+    from mfaenv import codecommand  # only here: a cached `credential-process` (every SDK start) runs no command
 
-    try:
-        # stderr stays the user's: ykman says "Touch your YubiKey..." there, and a
-        # password manager says why it failed. Only stdout is read for the code.
-        result = subprocess.run(
-            command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            text=True, errors="replace", timeout=CODE_COMMAND_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        raise CodeInputError(f"profile '{profile}': code command took more than {CODE_COMMAND_TIMEOUT}s") from None
-    except OSError as error:
-        raise CodeInputError(f"profile '{profile}': cannot run code command: {error.strerror}") from None
-    if result.returncode != 0:
-        raise CodeInputError(f"profile '{profile}': code command failed with exit status {result.returncode}")
+    output, status = codecommand.run(command, profile)
+    if status < 0 and -status == 2:  # SIGINT: Ctrl-C reached the command, which had the terminal
+        raise KeyboardInterrupt
+    if status != 0:
+        raise CodeInputError(f"profile '{profile}': code command failed with exit status {status}")
     # ykman prints "aws:jane  123456"; password managers print the bare code.
-    codes = re.findall(r"(?<!\d)\d{6}(?!\d)", result.stdout, re.ASCII)
+    codes = re.findall(r"(?<!\d)\d{6}(?!\d)", output.decode("utf-8", "replace"), re.ASCII)
     if not codes:
         raise CodeInputError(f"profile '{profile}': code command printed no six-digit code")
     return codes[-1]
 
 
 def code_from_terminal(profile: str, serial: str) -> str:
-    """Ask on the controlling terminal; fail at once when there is none."""
-    question = f"MFA code for {profile} ({serial}): "
+    """Ask on the controlling terminal, up to three times; fail at once when there is none."""
+    question = f"MFA code for {shown(profile)} ({shown(serial)}): "
     try:
         if sys.platform == "win32":
-            with open("CONOUT$", "w") as out, open("CONIN$") as inp:
-                out.write(question)
-                out.flush()
-                answer = inp.readline()
+            out, inp = open("CONOUT$", "w"), open("CONIN$")
         else:
             # One stream each way: a text stream opened "r+" needs a seekable
             # file, and a terminal is not one (it would fail as "no terminal").
-            with open("/dev/tty", "w", encoding="utf-8") as out, \
-                    open("/dev/tty", encoding="utf-8", errors="replace") as inp:
-                out.write(question)
-                out.flush()
-                answer = inp.readline()
+            out = open("/dev/tty", "w", encoding="utf-8")
+            try:
+                inp = open("/dev/tty", encoding="utf-8", errors="replace")
+            except OSError:
+                out.close()
+                raise
     except OSError:
         raise NoTerminalError(
             f"profile '{profile}': no terminal to ask for the MFA code; "
             f"pass the code as an argument or set --code-command"
         ) from None
-    if not answer:
-        raise CodeInputError(f"profile '{profile}': no MFA code entered")
-    return check_code(answer)
+    with out, inp:
+        for attempt in range(1, TERMINAL_TRIES + 1):
+            out.write(question)
+            out.flush()
+            try:
+                answer = inp.readline()
+            except KeyboardInterrupt:
+                _end_line(out)  # after the terminal's ^C, so that "interrupted" starts a line
+                raise
+            if not answer.strip():  # an empty line, or Ctrl-D (which leaves the cursor on the line)
+                if not answer.endswith("\n"):
+                    _end_line(out)
+                raise CodeInputError(f"profile '{profile}': no MFA code entered")
+            try:
+                return check_code(answer)
+            except UsageError:
+                if attempt < TERMINAL_TRIES:
+                    out.write("The code is six digits; try again.\n")
+    raise UsageError(f"the MFA code must be six digits ({TERMINAL_TRIES} tries)")
+
+
+def _end_line(out) -> None:
+    try:
+        out.write("\n")
+        out.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def obtain_code(profile: str, serial: str, command: Optional[str]) -> str:

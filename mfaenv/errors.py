@@ -80,3 +80,12 @@ class CommandNotFoundError(MfaenvError):
     """`exec`: no such command (the shell's exit status 127)."""
 
     exit_code = 127
+
+
+class Interrupted(MfaenvError):
+    """Ctrl-C or SIGINT: whatever was under way stopped, nothing was printed to stdout."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "interrupted"):
+        super().__init__(message)

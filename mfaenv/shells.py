@@ -146,8 +146,7 @@ def dialect_for(name: str) -> Dialect:
     try:
         return DIALECTS[name.lower()]
     except KeyError:
-        known = ", ".join(sorted(DIALECTS))
-        raise UsageError(f"unknown shell '{name}'; use one of: {known}") from None
+        raise UsageError(f"unknown shell '{name}'; use bash, zsh, fish or powershell (sh for other POSIX shells)") from None
 
 
 def detect_dialect(explicit: Optional[str] = None, environ: Mapping[str, str] = os.environ) -> Dialect:

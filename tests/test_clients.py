@@ -131,7 +131,7 @@ def test_aws_cli_without_terminal_or_code_command_shows_mfaenvs_line_and_calls_n
 def test_aws_cli_asks_for_the_code_on_the_terminal_through_credential_process(client_env, sts_standin, aws_cli):
     """The AWS CLI captures the process's stdout and stderr; the question goes to /dev/tty."""
     process, screen, stdout, stderr = run_on_terminal(
-        [aws_cli, "sts", "get-caller-identity", "--profile", "cp", "--output", "json"], client_env, "123456")
+        [aws_cli, "sts", "get-caller-identity", "--profile", "cp", "--output", "json"], client_env, "123456\r")
     assert process.returncode == 0, stderr
     assert "MFA code for stage" in screen
     assert json.loads(stdout)["UserId"] == SESSION_KEY_ID

@@ -101,13 +101,14 @@ BAD_CODES = {
 }
 USAGE_ERRORS = [
     *(pytest.param(["get", "stage", code], ["six digits"], id=f"code-{name}") for name, code in BAD_CODES.items()),
-    pytest.param(["get", "stage", "-123456"], ["No such option", "mfaenv --help"], id="code-negative"),
+    pytest.param(["get", "stage", "-123456"], ["No such option", "mfaenv get --help"], id="code-negative"),
     *(pytest.param(["stage", "123456", f"--duration={duration}"], ["--duration", "900", "129600"], id=f"duration-{duration}")
       for duration in ("899", "129601", "0", "-900")),
     *(pytest.param(["stage", "123456", f"--duration={duration}"], ["--duration"], id=f"duration-not-a-number-{duration}")
       for duration in ("abc", "12h", "")),
-    pytest.param(["stage", "123456", "--shell", "tcsh"], ["tcsh"], id="unknown-shell"),
+    pytest.param(["stage", "123456", "--shell", "tcsh"], ["tcsh", "bash, zsh, fish or powershell", "sh"], id="unknown-shell"),
     pytest.param(["123456"], ["AWS_PROFILE"], id="lone-code-without-aws-profile"),
+    pytest.param(["12345"], ["six digits"], id="lone-number-is-a-mistyped-code"),
 ]
 
 

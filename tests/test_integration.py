@@ -272,16 +272,18 @@ def test_other_commands_print_and_are_not_evaluated(shell, shell_env):
         "mfaenv list",
         "mfaenv --version",
         "mfaenv stage --help", f"echo rc={STATUS[shell]}",
+        "mfaenv help", f"echo rc={STATUS[shell]}",
         "mfaenv init bash | head -n 1",
     )
     result = run_in(shell, script, shell_env)
     out = result.stdout
-    assert values(out, "rc") == ["1", "0", "0"], result.stderr
+    assert values(out, "rc") == ["1", "0", "0", "0"], result.stderr
     assert "profile:  stage" in out
     assert re.search(rf"^{FRESH}$", out, re.M)
     assert re.search(r"^PROFILE\s+ROLE\s+SOURCE", out, re.M)
     assert re.search(r"^mfaenv \d", out, re.M)
     assert "--code-command" in out  # the help text
+    assert "Usage: mfaenv PROFILE [CODE]" in out  # mfaenv help
     assert "# mfaenv shell integration for bash" in out
     assert "not found" not in result.stderr
 

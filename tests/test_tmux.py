@@ -150,7 +150,7 @@ def test_failed_fetch_on_the_terminal_keeps_the_session_and_the_status(terminal)
     terminal.type("mfaenv stage 123456")
     terminal.press("Enter")
     terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the prompt with the session")
-    terminal.type("mfaenv nosuch 123456; echo rc=" + ("$status" if terminal.shell == "fish" else "$?"))
+    terminal.type(f"mfaenv nosuch 123456; echo rc={exit_status(terminal)}")
     terminal.press("Enter")
     screen = terminal.wait_for(lambda screen: "rc=3" in screen, "the exit status of the failed fetch")
     assert "profile 'nosuch'" in screen
@@ -177,3 +177,53 @@ def test_tab_completes_a_profile_name_with_a_space_as_one_word(terminal, aws_hom
     terminal.press("Tab")
     terminal.wait_for(lambda screen: "mfaenv get my\\ profile" in screen, "the name completed as one word")
     terminal.press("C-u")
+
+
+QUESTION = "MFA code for stage (arn:aws:iam::111111111111:mfa/jane):"
+
+
+def lines_from_question(screen: str) -> "list[str]":
+    """The screen's lines from the (last) code question on, trailing blanks removed."""
+    lines = [line.rstrip() for line in screen.splitlines()]
+    start = max(i for i, line in enumerate(lines) if line.startswith(QUESTION))
+    return lines[start:]
+
+
+def exit_status(terminal: Terminal) -> str:
+    return "$status" if terminal.shell == "fish" else "$?"
+
+
+@shells
+def test_a_mistyped_code_is_asked_again_and_a_spaced_code_is_accepted(terminal):
+    terminal.type("mfaenv stage")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: QUESTION in screen, "the code prompt")
+    terminal.type("12345")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: screen.count(QUESTION) == 2, "the code prompt asking again")
+    assert "The code is six digits; try again." in terminal.screen()
+    terminal.type("123 456")  # as an authenticator app shows it
+    terminal.press("Enter")
+    terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the prompt with the session")
+
+
+@shells
+@pytest.mark.parametrize("key, message, question_line", [
+    ("C-c", "mfaenv: interrupted", QUESTION + " ^C"),
+    ("C-d", "mfaenv: profile 'stage': no MFA code entered", QUESTION),
+], ids=["Ctrl-C", "Ctrl-D"])
+def test_ctrl_c_or_ctrl_d_at_the_code_prompt_ends_the_line_cleanly(terminal, key, message, question_line):
+    """The message gets a line of its own, and so does the next prompt (no zsh `%`/`#` marker)."""
+    terminal.type("mfaenv stage")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: QUESTION in screen, "the code prompt")
+    terminal.press(key)
+    terminal.wait_for(lambda screen: message in screen, "mfaenv's message")
+    terminal.wait_for_prompt(r"\[\] \w+>", "the next prompt, without a session")
+    lines = [line for line in lines_from_question(terminal.screen()) if line]  # bash adds a blank line after ^C
+    assert lines == [question_line, message, lines[-1]]
+    assert re.fullmatch(r"\[\] \w+>", lines[-1])
+    if key == "C-d":  # after Ctrl-C the shell reports its own interruption (zsh: 2)
+        terminal.type(f"echo rc={exit_status(terminal)}")
+        terminal.press("Enter")
+        terminal.wait_for(lambda screen: "rc=6" in screen, "mfaenv's exit status")

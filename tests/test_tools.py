@@ -248,7 +248,7 @@ def test_credential_process_asks_for_the_code_on_the_terminal_not_stdout(standin
     from test_codeinput import run_on_terminal
 
     process, screen, stdout, stderr = run_on_terminal(
-        [sys.executable, "-m", "mfaenv", "credential-process", "stage"], standin_env, "123456")
+        [sys.executable, "-m", "mfaenv", "credential-process", "stage"], standin_env, "123456\r")
     assert process.returncode == 0, stderr
     assert "MFA code for stage" in screen
     assert json.loads(stdout)["AccessKeyId"] == SESSION_KEY_ID

@@ -1,0 +1,21 @@
+"""The newcomer's demo (`python tests/demo.py`) runs the whole flow and shows only what a user would see."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+DEMO = Path(__file__).parent / "demo.py"
+
+
+def test_demo_runs_the_whole_flow_and_lists_only_the_users_variables():
+    result = subprocess.run(
+        [sys.executable, str(DEMO)], capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    listed = [line.split("=", 1)[0] for line in result.stdout.splitlines() if line.startswith(("AWS_", "MFAENV_"))]
+    assert "MFAENV_PROFILE" in listed and "AWS_SESSION_TOKEN" in listed
+    assert {"MFAENV_SHELL", "MFAENV_WRAPPER"}.isdisjoint(listed)  # the tests' and the wrapper's; never a user's
+    assert "now: prod 222222222222" in result.stdout  # the persisted session was reused
+    assert result.stdout.count("exit status 1") == 1  # `mfaenv status` after unset
