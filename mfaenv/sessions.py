@@ -317,7 +317,7 @@ def sts_endpoint(region: str, environ: Mapping[str, str]) -> str:
     if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
         for variable in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
             if environ.get(variable):
-                return "url-sha256:" + hashlib.sha256(environ[variable].encode()).hexdigest()
+                return "url-sha256:" + sha256(environ[variable].encode()).hexdigest()
     if region.startswith("cn-"):
         return "aws-cn"
     return "aws-us-gov" if region.startswith("us-gov-") else "aws"
