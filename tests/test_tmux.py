@@ -227,3 +227,17 @@ def test_ctrl_c_or_ctrl_d_at_the_code_prompt_ends_the_line_cleanly(terminal, key
         terminal.type(f"echo rc={exit_status(terminal)}")
         terminal.press("Enter")
         terminal.wait_for(lambda screen: "rc=6" in screen, "mfaenv's exit status")
+
+
+@shells
+def test_another_shells_syntax_is_refused_and_the_terminal_stays_open(terminal):
+    """fish's `set -e VAR; or true` evaluated by bash or zsh turned on errexit and closed the terminal."""
+    other = {"bash": "fish", "zsh": "fish", "fish": "powershell"}[terminal.shell]
+    terminal.type("mfaenv stage 123456")
+    terminal.press("Enter")
+    terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the prompt with the session")
+    terminal.type(f"mfaenv unset --shell {other}")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: f"the {terminal.shell} integration evaluates {terminal.shell} code only" in screen,
+                      "the refusal")
+    terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the same shell, session kept")
