@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 
-from mfaenv import codeinput, variables
+from mfaenv import variables
 from mfaenv.display import shown
 from mfaenv.errors import MfaenvError, ProfileError, UsageError
 from mfaenv.profiles import ROLE_MAX_DURATION, ROLE_MIN_DURATION, Chain, ProfileStore, credentials_path, read_sections
@@ -71,7 +71,11 @@ def prepare(
     """
     from mfaenv import sessions
 
-    code = codeinput.check_code(request.code) if request.code is not None else None
+    code = None
+    if request.code is not None:
+        from mfaenv import codeinput  # only with a code to check or to ask for: not on a cache hit
+
+        code = codeinput.check_code(request.code)
     store = ProfileStore(environ)
     chain = store.chain(request.profile, source=request.source, serial=request.serial)
     _check_duration(request.duration, chain)
@@ -82,6 +86,8 @@ def prepare(
 
     def ask_code() -> str:
         from mfaenv import sts  # its endpoint check loads no botocore
+
+        from mfaenv import codeinput
 
         sts.check_endpoint(environ)  # named before a code is asked for, and wasted on it
         return codeinput.obtain_code(chain.name, chain.base.serial, request.code_command or chain.code_command)

@@ -101,8 +101,9 @@ def read_sections(path: Union[str, Path]) -> Dict[str, Dict[str, str]]:
     sections or keys raise FileFormatError: such a file is never guessed at.
     """
     try:
-        data = read_regular_file(path)
-        text = "" if data is None else data.decode("utf-8-sig")
+        data = read_regular_file(path) or b""
+        # A leading BOM (Notepad writes one) is dropped as "utf-8-sig" would, without loading that codec.
+        text = (data[3:] if data.startswith(b"\xef\xbb\xbf") else data).decode()
     except (OSError, UnicodeDecodeError) as error:
         raise FileFormatError(f"cannot read {path}: {_reason(error)}") from None
     return parse_sections(text, path)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import re
 import time
 from collections import namedtuple
-from datetime import datetime, timezone
 
 # The prompt's reader of MFAENV_EXPIRES and its rule for an epoch, shared so that all
 # readers agree (prompt.py is the hot one: it cannot import this module).
 from mfaenv.prompt import expires_from_environment, is_epoch
 
-# A cached `credential-process` (every AWS CLI or SDK start) passes through here: no typing
-# and no dataclasses (which loads inspect) at run time, so annotations are never evaluated.
+# A cached `credential-process` (every AWS CLI or SDK start) passes through here: no typing,
+# no dataclasses (which loads inspect) and no datetime at run time for the usual expiry form.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, Mapping, Optional
@@ -56,9 +55,13 @@ class Session(namedtuple("Session", ["access_key_id", "secret_access_key", "sess
         return self.seconds_left(now) > REUSE_MARGIN_SECONDS
 
 
+#: ISO 8601 UTC with ``Z``, to the second: what mfaenv writes and the AWS CLI and starship parse.
+EXPIRY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def format_expiry(epoch: int) -> str:
-    """ISO 8601 UTC with ``Z``: the form the AWS CLI and starship parse."""
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``epoch`` as ``2026-11-24T09:41:27Z`` (EXPIRY_FORMAT)."""
+    return time.strftime(EXPIRY_FORMAT, time.gmtime(epoch))
 
 
 _FRACTION = re.compile(r"(\.\d+)")
@@ -74,16 +77,48 @@ def parse_expiry(text: str) -> int:
     what MFAENV_EXPIRES carries (1970 to 5138): such an expiry counts as unknown.
     """
     value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    value = _FRACTION.sub("", value, count=1)  # Python 3.9 rejects most fractions
-    parsed = datetime.fromisoformat(value.replace(" ", "T", 1))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    epoch = int(parsed.timestamp())
+    epoch = _formatted_epoch(value)
+    if epoch is None:  # any other form: datetime, which the usual one does without
+        from datetime import datetime, timezone
+
+        if value.endswith(("Z", "z")):
+            value = value[:-1] + "+00:00"
+        value = _FRACTION.sub("", value, count=1)  # Python 3.9 rejects most fractions
+        parsed = datetime.fromisoformat(value.replace(" ", "T", 1))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        epoch = int(parsed.timestamp())
     if not is_epoch(str(epoch)):
         raise ValueError(f"expiry out of range: {text!r}")
     return epoch
+
+
+def _formatted_epoch(value: str) -> Optional[int]:
+    """The epoch that format_expiry renders as exactly ``value``, else None.
+
+    What mfaenv writes (the session cache at every cached credential-process) is read
+    back without loading datetime. The date becomes days since 1970 by the civil-calendar
+    formula (H. Hinnant's days_from_civil); rendering the result again and comparing
+    checks every field, so a value this does not get exactly right is left to datetime.
+    """
+    if len(value) != 20 or not value.isascii():
+        return None
+    try:
+        year, month, day = int(value[0:4]), int(value[5:7]), int(value[8:10])
+        hours, minutes, seconds = int(value[11:13]), int(value[14:16]), int(value[17:19])
+    except ValueError:
+        return None
+    year -= month <= 2
+    era_years = year % 400
+    day_of_year = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
+    days = (year // 400) * 146097 + era_years * 365 + era_years // 4 - era_years // 100 + day_of_year - 719468
+    epoch = days * 86400 + hours * 3600 + minutes * 60 + seconds
+    if epoch < 0:  # before 1970: out of range anyway (and gmtime fails on Windows)
+        return None
+    try:
+        return epoch if format_expiry(epoch) == value else None
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 _ARN_ACCOUNT = re.compile(r"^arn:[^:]+:iam::(\d{12}):")

@@ -30,8 +30,9 @@ CLI_FRAMEWORKS = ("typer", "click", "rich")
 #: Standard-library modules a cached `credential-process` (every AWS CLI or SDK start) does
 #: without, each a millisecond or more of a start-up whose target is 2x `python -c pass`:
 #: dataclasses loads inspect (and ast, dis, tokenize); pathlib loads urllib.parse and
-#: ipaddress; subprocess is for a code command only. mfaenv.shells renders shell text only.
-HEAVY_STDLIB = ("typing", "dataclasses", "inspect", "ast", "pathlib", "urllib", "ipaddress", "subprocess")
+#: ipaddress; subprocess is for a code command only; datetime reads expiry forms other than
+#: the one mfaenv writes.
+HEAVY_STDLIB = ("typing", "dataclasses", "inspect", "ast", "pathlib", "urllib", "ipaddress", "subprocess", "datetime")
 #: What a botocore client would load: boto3, the client and session machinery,
 #: the endpoint tables and the service model loader.
 FULL_CLIENT = ("boto3", "botocore.client", "botocore.session", "botocore.endpoint", "botocore.regions", "botocore.loaders")
@@ -136,7 +137,8 @@ def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sd
     assert {"mfaenv.profiles", "configparser", "json"} <= set(modules), "the parsed list lacks what a cache hit needs"
     assert loaded(modules, CLI_FRAMEWORKS) == []
     assert loaded(modules, AWS_SDK) == []
-    assert loaded(modules, HEAVY_STDLIB + ("mfaenv.shells", "mfaenv.sts", "mfaenv.persist")) == []
+    # mfaenv's modules for rendering shell text, asking for a code, fetching and writing files.
+    assert loaded(modules, HEAVY_STDLIB + ("mfaenv.shells", "mfaenv.codeinput", "mfaenv.sts", "mfaenv.persist")) == []
 
 
 @pytest.mark.parametrize(
