@@ -169,9 +169,13 @@ app(["--name", "x"])
 
 
 def session_environ(env: Dict[str, str], exports: str) -> Dict[str, str]:
-    """env plus the variables of `export NAME='value'` lines (values never hold quotes here)."""
+    """env plus the variables of `export NAME='value'` lines (values never hold quotes here).
+
+    bash and zsh text spells it `\\export`, so that an alias named export cannot intervene.
+    """
     result = dict(env)
     for line in exports.splitlines():
+        line = line[1:] if line.startswith("\\") else line
         if line.startswith("export ") and "=" in line:
             name, _, value = line[len("export "):].partition("=")
             result[name] = value.strip("'\"")
@@ -187,6 +191,10 @@ def tool_pairs(mfaenv: List[str], env: Dict[str, str], exports: str, aws: Option
     pairs = [
         Pair(Command(f"mfaenv credential-process {PROFILE}", [*mfaenv, "credential-process", PROFILE], env=env),
              Command("python -c pass", [PY, "-c", "pass"]), 2.0),
+        # The floor of credential-process: the standard library's INI and JSON readers alone
+        # (both load re, and re loads enum), with no mfaenv code at all.
+        Pair(Command("python -c 'import configparser, json'", [PY, "-c", "import configparser, json"]),
+             Command("python -c pass", [PY, "-c", "pass"]), None),
         Pair(Command(f"mfaenv exec {PROFILE} -- true", [*mfaenv, "exec", PROFILE, "--", "true"], env=env),
              Command("python -c 'import typer'", [PY, "-c", "import typer"]), 1.3),
     ]
