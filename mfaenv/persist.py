@@ -755,53 +755,34 @@ def _remove_stale_temp_files(target: Path) -> None:
                 pass
 
 
-class _Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived while a temporary file existed."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
 @contextmanager
-def _ended_cleanly_by_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the process as they would, but only after the block's cleanup ran.
+def _signals_deferred() -> Iterator[None]:
+    """SIGTERM and SIGHUP arriving while the block runs end the process right after it.
 
-    Their default action kills the process at once, leaving the temporary file
-    (which holds the session) in the folder until the next write. While the
-    block runs they raise instead, so ``except``/``finally`` clauses remove the
-    file; then the signal is sent again with its default action. SIGINT needs
-    nothing: Python already raises KeyboardInterrupt. Signals a program set to
-    be ignored or handled its own way are left alone.
+    Their default action kills at once, which would leave the temporary file (it
+    holds the session) in the folder until the next write. The block only writes,
+    syncs and renames, which takes moments, so such a signal is recorded, and sent
+    again with its default action once the block's cleanup has run. A handler that
+    only records has no moment in which it could escape that cleanup, as a raising
+    one had at the block's edges. SIGINT needs nothing: KeyboardInterrupt runs the
+    except/finally clauses. Signals a program ignores or handles itself are left alone.
     """
-    active = True
-
-    def on_signal(signum, _frame):
-        if active:
-            raise _Terminated(signum)
-        signal.signal(signum, signal.SIG_DFL)  # arrived while the handlers were being restored
-        os.kill(os.getpid(), signum)
-
+    pending: List[int] = []
     replaced = {}
     try:
-        try:
-            for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-                if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
-                    replaced[signum] = signal.signal(signum, on_signal)
-        except ValueError:  # not the main thread: signals are not ours to handle
-            pass
+        for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
+                replaced[signum] = signal.signal(signum, lambda number, _frame: pending.append(number))
+    except ValueError:  # not the main thread: signals are not ours to handle
+        pass
+    try:
         yield
-    except _Terminated as terminated:
-        active = False
-        for signum, handler in replaced.items():
-            signal.signal(signum, handler)
-        replaced.clear()
-        os.kill(os.getpid(), terminated.signum)  # now with the default action: the process ends here
-        raise SystemExit(128 + terminated.signum) from None  # only if the signal was blocked
     finally:
-        active = False
         for signum, handler in replaced.items():
             signal.signal(signum, handler)
+        if pending:
+            os.kill(os.getpid(), pending[0])  # now with the default action: the process ends here
+            raise SystemExit(128 + pending[0])  # only if the signal was blocked
 
 
 def _replace_atomically(target: Path, data: bytes, path: Path, before: Optional[_Snapshot]) -> None:
@@ -811,7 +792,7 @@ def _replace_atomically(target: Path, data: bytes, path: Path, before: Optional[
     """
     folder = target.parent
     temp = folder / f".{target.name}.{os.urandom(8).hex()}{TEMP_SUFFIX}"
-    with _ended_cleanly_by_signals():
+    with _signals_deferred():
         fd = None
         try:
             try:
@@ -828,7 +809,7 @@ def _replace_atomically(target: Path, data: bytes, path: Path, before: Optional[
             if not (before.unchanged(target, path) if before else not os.path.lexists(target)):
                 raise _ChangedMeanwhile
             os.replace(temp, target)
-        except BaseException as error:  # OSError, PersistError, _ChangedMeanwhile, KeyboardInterrupt, _Terminated
+        except BaseException as error:  # OSError, PersistError, _ChangedMeanwhile, KeyboardInterrupt
             if fd is not None:
                 os.close(fd)
             try:
