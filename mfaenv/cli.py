@@ -12,7 +12,7 @@ import os
 import sys
 
 from mfaenv import __version__
-from mfaenv.errors import Interrupted, MfaenvError, UsageError
+from mfaenv.errors import Interrupted, MfaenvError, TerminalOutputError, UsageError
 
 #: Exit status for a bug in mfaenv itself (EX_SOFTWARE).
 INTERNAL_ERROR = 70
@@ -148,6 +148,8 @@ def _run_typer(args: "list[str]") -> int:
 
 #: Set in the context when the first word was not a command: `mfaenv stage`, `mfaenv 123456`.
 _BARE_FORM = "mfaenv.bare_form"
+#: The arguments as typed, for the hint that repeats them.
+_ARGS = "mfaenv.args"
 SHELLS_METAVAR = "[bash|zsh|fish|powershell]"
 
 
@@ -158,7 +160,7 @@ def _build_app():
     import typer
     from typer.core import TyperCommand, TyperGroup
 
-    from mfaenv import commands
+    from mfaenv import commands, feedback
     from mfaenv.codeinput import check_code
 
     class DefaultToGet(TyperGroup):
@@ -170,6 +172,7 @@ def _build_app():
         """
 
         def parse_args(self, ctx, args):
+            ctx.meta[_ARGS] = list(args)
             if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
                 ctx.meta[_BARE_FORM] = True
                 args = ["get", *args]
@@ -258,7 +261,17 @@ def _build_app():
             if not profile:
                 raise UsageError("no profile given and AWS_PROFILE is not set; run 'mfaenv PROFILE [CODE]'")
         request = commands.GetRequest(profile, code, shell, persist, duration, source, serial, force, code_command)
-        _write(commands.get(request))
+        # Printed on the terminal itself (no eval, no integration) the keys would only be shown:
+        # refused before a code is asked for or sent. --persist needs no stdout: the file is the point.
+        at_terminal = sys.stdout.isatty()
+        if at_terminal and not persist:
+            from mfaenv.shells import detect_dialect
+
+            raise TerminalOutputError(feedback.how_to_load(ctx.meta.get(_ARGS, []), detect_dialect(shell).name))
+        text, prepared = commands.get(request)
+        if not at_terminal:
+            _write(text)
+        feedback.report(prepared, persisted=persist, environ=os.environ)
 
     @app.command("exec", cls=PlainUsage, short_help="Run a command with the session in its environment.")
     def exec_(

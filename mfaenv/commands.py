@@ -18,7 +18,7 @@ from mfaenv.profiles import ROLE_MAX_DURATION, ROLE_MIN_DURATION, Chain, Profile
 # loads no typing or dataclasses (inspect) at run time, and shells only where text is rendered.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, Mapping, Optional
+    from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
     from mfaenv.variables import Session
 
@@ -52,12 +52,13 @@ class Prepared(namedtuple("Prepared", [
     __slots__ = ()
 
 
-def get(request: GetRequest, environ: Mapping[str, str] = os.environ) -> str:
-    """Shell text that exports a session for the profile; raises MfaenvError."""
+def get(request: GetRequest, environ: Mapping[str, str] = os.environ) -> "Tuple[str, Prepared]":
+    """Shell text that exports a session for the profile, and what it was made of; raises MfaenvError."""
     from mfaenv import shells
 
     dialect = shells.detect_dialect(request.shell)  # an unknown shell is refused before any network call
-    return dialect.render(prepare(request, environ).variables)
+    prepared = prepare(request, environ)
+    return dialect.render(prepared.variables), prepared
 
 
 def prepare(

@@ -25,6 +25,10 @@ class UsageError(MfaenvError):
     exit_code = 2
 
 
+class TerminalOutputError(UsageError):
+    """`get` with stdout on the terminal: the keys would only be shown there; refused before any STS call."""
+
+
 class ProfileError(MfaenvError):
     """The profile cannot be used: unknown, no long-term keys, no MFA device, not an MFA profile."""
 

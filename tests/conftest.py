@@ -7,11 +7,15 @@ it at any endpoint. Nothing in boto3/botocore is mocked.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import shlex
 import shutil
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -65,6 +69,58 @@ def run_mfaenv(args: Sequence[str], env: Dict[str, str], input: Optional[str] = 
         timeout=timeout,
         start_new_session=True,
     )
+
+
+def run_on_terminal(argv: Sequence[str], environ: Dict[str, str], *keys: str, stdout_on_terminal: bool = False,
+                    timeout: float = 30):
+    """Run with a pseudo-terminal as the controlling terminal; stdin not on it, stdout only if asked.
+
+    Waits for the question ("MFA code for") on the terminal, types the first
+    keys (`"123456\\r"`: a code and Enter; `"\\x04"`: Ctrl-D), waits for the
+    question again for the next keys, and returns (process, what the terminal
+    showed, stdout, stderr); stdout is "" when it went to the terminal.
+    """
+    master, slave = os.openpty()
+    slave_name = os.ttyname(slave)
+
+    def own_the_terminal():  # in the child: a new session whose controlling terminal is the pty
+        os.setsid()
+        fd = os.open(slave_name, os.O_RDWR)
+        fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+        os.close(fd)
+
+    process = subprocess.Popen(
+        list(argv), env=environ, stdin=subprocess.DEVNULL, stdout=slave if stdout_on_terminal else subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, preexec_fn=own_the_terminal,
+    )
+    os.close(slave)
+    screen = b""
+    try:
+        deadline = time.monotonic() + timeout
+        for asked, typed in enumerate(keys, start=1):
+            while screen.count(b"MFA code for") < asked:
+                assert time.monotonic() < deadline, f"no question #{asked} on the terminal; it showed {screen!r}"
+                ready, _, _ = select.select([master], [], [], 0.2)
+                try:
+                    screen += os.read(master, 4096) if ready else b""
+                except OSError:  # EIO: no one has the terminal open (yet: until mfaenv opens /dev/tty)
+                    time.sleep(0.05)
+            os.write(master, typed.encode())
+        stdout, stderr = process.communicate(timeout=timeout)
+        while select.select([master], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        os.close(master)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process, screen.decode("utf-8", "replace"), stdout or "", stderr
 
 
 def require_shell(name: str) -> str:

@@ -55,6 +55,7 @@ def main() -> int:
         with moto_server() as endpoint:
             env = clean_environ(home)
             del env["MFAENV_SHELL"]  # the tests' fixed output syntax; the demo's shell is the wrapper's
+            del env["MFAENV_QUIET"]  # the demo shows the success line a person sees
             env.update(AWS_ENDPOINT_URL_STS=endpoint, PATH=bin_dir + os.pathsep + env.get("PATH", ""))
             print(f"STS emulator: {endpoint}    throwaway HOME: {home}")
             status = subprocess.run(["bash", "--norc", "--noprofile", "-c", SESSION], env=env).returncode

@@ -39,7 +39,7 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
 
 
 def clean_environ(home: Path) -> Dict[str, str]:
-    """This process's environment without anything AWS or mfaenv, HOME replaced, bash syntax."""
+    """This process's environment without anything AWS or mfaenv, HOME replaced, bash syntax, no success line."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -48,6 +48,8 @@ def clean_environ(home: Path) -> Dict[str, str]:
     }
     env["HOME"] = str(home)
     env["MFAENV_SHELL"] = "bash"
+    # The success line is tested on its own (test_feedback); elsewhere stderr stays for errors and warnings.
+    env["MFAENV_QUIET"] = "1"
     return env
 
 

@@ -53,7 +53,7 @@ def cache_env(standin_env: Dict[str, str], runtime: Path, aws_home: Path) -> Dic
         config.write(ROLE_PROFILES)
     with open(aws_home / ".aws" / "credentials", "a") as credentials:
         credentials.write(DEV_KEYS)
-    return {**standin_env, "XDG_RUNTIME_DIR": str(runtime)}
+    return {**standin_env, "XDG_RUNTIME_DIR": str(runtime), "MFAENV_QUIET": ""}  # forget says what it did
 
 
 def cache_folder(runtime: Path) -> Path:

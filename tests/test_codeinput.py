@@ -10,20 +10,17 @@ and that a failure sends nothing.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import select
 import signal
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 import pytest
 
-from conftest import clean_environ, require_shell, run_mfaenv
+from conftest import clean_environ, require_shell, run_mfaenv, run_on_terminal  # noqa: F401 (test_tools, test_clients)
 from mfaenv import codecommand, codeinput
 from mfaenv.errors import CodeInputError, UsageError
 
@@ -47,56 +44,6 @@ def add_to_config(home: Path, text: str) -> None:
 
 def sent_codes(standin) -> List[str]:
     return [request.form.get("TokenCode") for request in standin.requests]
-
-
-def run_on_terminal(argv: Sequence[str], environ: Dict[str, str], *keys: str, timeout: float = 30):
-    """Run with a pseudo-terminal as the controlling terminal, stdin and stdout not on it.
-
-    Waits for the question on the terminal, types the first keys (`"123456\r"`:
-    a code and Enter; `"\x04"`: Ctrl-D), waits for the question again for the
-    next keys, and returns (process, what the terminal showed, stdout, stderr).
-    """
-    master, slave = os.openpty()
-    slave_name = os.ttyname(slave)
-
-    def own_the_terminal():  # in the child: a new session whose controlling terminal is the pty
-        os.setsid()
-        fd = os.open(slave_name, os.O_RDWR)
-        fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
-        os.close(fd)
-
-    process = subprocess.Popen(
-        list(argv), env=environ, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, preexec_fn=own_the_terminal,
-    )
-    os.close(slave)
-    screen = b""
-    try:
-        deadline = time.monotonic() + timeout
-        for asked, typed in enumerate(keys, start=1):
-            while screen.count(b"MFA code for") < asked:
-                assert time.monotonic() < deadline, f"no question #{asked} on the terminal; it showed {screen!r}"
-                ready, _, _ = select.select([master], [], [], 0.2)
-                try:
-                    screen += os.read(master, 4096) if ready else b""
-                except OSError:  # EIO: no one has the terminal open (yet: until mfaenv opens /dev/tty)
-                    time.sleep(0.05)
-            os.write(master, typed.encode())
-        stdout, stderr = process.communicate(timeout=timeout)
-        while select.select([master], [], [], 0.1)[0]:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            screen += chunk
-    finally:
-        os.close(master)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return process, screen.decode("utf-8", "replace"), stdout, stderr
 
 
 # --- code commands, one function at a time ----------------------------------------------------

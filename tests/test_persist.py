@@ -1149,7 +1149,7 @@ def test_forget_persisted_removes_the_session_persist_wrote_and_nothing_else(env
     assert persisted.returncode == 0, persisted.stderr
     with_session = path.read_bytes()
     in_this_shell = {name: value for name, value in exported(persisted.stdout).items() if value is not None}
-    result = run_mfaenv(["forget", "stage", "--persisted"], {**env, **in_this_shell})
+    result = run_mfaenv(["forget", "stage", "--persisted"], {**env, **in_this_shell, "MFAENV_QUIET": ""})
     assert result.returncode == 0, result.stderr
     assert "removed the session persisted in [stage]" in result.stderr and str(path) in result.stderr
     assert "ASIA" not in result.stderr
@@ -1164,7 +1164,7 @@ def test_forget_persisted_removes_the_session_persist_wrote_and_nothing_else(env
     again = run_mfaenv(["stage"], env)
     assert again.returncode == 6 and again.stdout == ""
     # A second forget finds nothing and says so.
-    nothing = run_mfaenv(["forget", "stage", "--persisted"], env)
+    nothing = run_mfaenv(["forget", "stage", "--persisted"], {**env, "MFAENV_QUIET": ""})
     assert nothing.returncode == 0 and "no persisted session" in nothing.stderr
 
 
@@ -1172,12 +1172,12 @@ def test_forget_persisted_never_removes_long_term_keys(env, aws_home):
     path = credentials_of(aws_home)
     original = SEED + b"\n[dev]\naws_access_key_id = AKIAEXAMPLEDEV000001\naws_secret_access_key = dev/SECRET\n"
     path.write_bytes(original)
-    result = run_mfaenv(["forget", "dev", "--persisted"], env)
+    result = run_mfaenv(["forget", "dev", "--persisted"], {**env, "MFAENV_QUIET": ""})
     assert result.returncode == 3 and "long-term keys" in result.stderr
     assert path.read_bytes() == original
 
 
 def test_forget_persisted_needs_a_profile(env, aws_home):
-    result = run_mfaenv(["forget", "--persisted"], env)
+    result = run_mfaenv(["forget", "--persisted"], {**env, "MFAENV_QUIET": ""})
     assert result.returncode == 2 and result.stdout == "" and "PROFILE" in result.stderr
     assert credentials_of(aws_home).read_bytes() == SEED

@@ -114,6 +114,7 @@ def terminal(request, env, aws_home: Path, tmp_path: Path) -> Iterator[Terminal]
         "TERM": "xterm-256color",
     }
     environ.pop("MFAENV_SHELL", None)  # the wrapper names its shell itself; the user never sets it
+    environ.pop("MFAENV_QUIET", None)  # a person sees the success line
     term = Terminal(shell, tmp_path / "tmux.sock", environ)
     term.tmux("new-session", "-d", "-s", "mfaenv", "-x", "150", "-y", "40", *COMMANDS[shell])
     try:
@@ -205,6 +206,7 @@ def test_a_mistyped_code_is_asked_again_and_a_spaced_code_is_accepted(terminal):
     terminal.type("123 456")  # as an authenticator app shows it
     terminal.press("Enter")
     terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the prompt with the session")
+    assert re.search(r"^mfaenv: stage, account 111111111111, until .+; fetched$", terminal.screen(), re.M)
 
 
 @shells
@@ -241,3 +243,18 @@ def test_another_shells_syntax_is_refused_and_the_terminal_stays_open(terminal):
     terminal.wait_for(lambda screen: f"the {terminal.shell} integration evaluates {terminal.shell} code only" in screen,
                       "the refusal")
     terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the same shell, session kept")
+
+
+@shells
+def test_typed_without_the_wrapper_the_keys_stay_off_the_screen_and_the_code_unspent(terminal):
+    """`env mfaenv ...` runs the program itself, as a shell without the integration would: stdout is the terminal.
+
+    STS is a closed port: a call would end with exit 5, not the hint's 2.
+    """
+    terminal.type(f"env AWS_ENDPOINT_URL_STS=http://127.0.0.1:9 mfaenv stage 123456; echo rc={exit_status(terminal)}")
+    terminal.press("Enter")
+    terminal.wait_for(lambda screen: re.search(r"^rc=\d+", screen, re.M), "the exit status")
+    screen = "".join(terminal.screen().splitlines())  # the hint is longer than the pane is wide
+    loader = "mfaenv stage 123456 | source" if terminal.shell == "fish" else 'eval "$(mfaenv stage 123456)"'
+    assert loader in screen and "rc=2" in screen
+    assert "AWS_SECRET_ACCESS_KEY" not in screen and "MFA code" not in screen
