@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,5 +18,9 @@ def test_demo_runs_the_whole_flow_and_lists_only_the_users_variables():
     listed = [line.split("=", 1)[0] for line in result.stdout.splitlines() if line.startswith(("AWS_", "MFAENV_"))]
     assert "MFAENV_PROFILE" in listed and "AWS_SESSION_TOKEN" in listed
     assert {"MFAENV_SHELL", "MFAENV_WRAPPER"}.isdisjoint(listed)  # the tests' and the wrapper's; never a user's
-    assert "now: prod 222222222222" in result.stdout  # the persisted session was reused
+    assert "now: prod 222222222222" in result.stdout  # the session was reused without a code
+    assert "now: admin 210987654321 " in result.stdout  # a role through the MFA session
+    assert "new terminal: readonly 210987654321" in result.stdout  # no code: the MFA session came from the cache
+    if shutil.which("aws", path=str(Path(sys.executable).parent)):  # the AWS CLI (test extra, Python 3.10+)
+        assert result.stdout.count("arn:aws:sts::") == 2, result.stdout  # exec and credential_process
     assert result.stdout.count("exit status 1") == 1  # `mfaenv status` after unset
