@@ -11,6 +11,7 @@ and that a failure sends nothing.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -212,7 +213,14 @@ def test_code_command_may_ask_on_the_terminal(code_env, sts_standin):
 
 
 def test_ctrl_c_while_a_code_command_has_the_terminal_says_interrupted(code_env, sts_standin):
-    command = "printf 'MFA code for the vault: ' > /dev/tty; sleep 300"
+    # One process that asks only once Ctrl-C would end it: with `printf ...; sleep 300`, a
+    # Ctrl-C typed right after the question could reach sh just before it exec'd sleep,
+    # be taken by sh's handler and lost with the exec, and leave sleep running.
+    asker = (
+        "import os, signal, time; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.write(os.open('/dev/tty', os.O_WRONLY), b'MFA code for the vault: '); time.sleep(300)"
+    )
+    command = f"exec {shlex.quote(sys.executable)} -c {shlex.quote(asker)}"
     process, _screen, stdout, stderr = run_on_terminal(
         [sys.executable, "-m", "mfaenv", "stage", "--code-command", command], code_env, "\x03",
     )

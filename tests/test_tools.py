@@ -271,7 +271,10 @@ def test_exec_at_a_terminal_asks_the_code_then_hands_the_terminal_and_ctrl_c_to_
     terminal.press("Enter")
     terminal.wait_for(lambda screen: "hello jane" in screen, "the command reading the terminal")
 
-    terminal.type("mfaenv exec stage 123456 -- sh -c 'echo started; sleep 300'")
+    # One process that says "started" only once Ctrl-C would end it: with sh -c 'echo started;
+    # sleep 300', a Ctrl-C just after the echo could be taken by sh's handler and lost as it exec'd sleep.
+    runner = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_DFL); print('st' + 'arted', flush=True); time.sleep(300)"
+    terminal.type(f"mfaenv exec stage 123456 -- {shlex.quote(sys.executable)} -c {shlex.quote(runner)}")
     terminal.press("Enter")
     terminal.wait_for(lambda screen: "\nstarted" in screen, "the command running")
     terminal.press("C-c")
