@@ -22,7 +22,7 @@ import os
 from mfaenv import variables
 from mfaenv.cache import SessionCache, key_digest, sha256
 from mfaenv.errors import ProfileError, UsageError
-from mfaenv.profiles import ROLE_MAX_DURATION as ROLE_MAX_SECONDS
+from mfaenv.profiles import ROLE_MAX_DURATION as ROLE_MAX_SECONDS, configured_endpoint
 from mfaenv.variables import REUSE_MARGIN_SECONDS
 
 # A cache hit of `credential-process` runs through here: no typing and no dataclasses at run time.
@@ -314,10 +314,9 @@ def sts_endpoint(region: str, environ: Mapping[str, str]) -> str:
     partition, because a session from any regional endpoint of AWS works in all
     regions of that partition (the region of the call must not split the cache).
     """
-    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
-        for variable in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
-            if environ.get(variable):
-                return "url-sha256:" + sha256(environ[variable].encode()).hexdigest()
+    configured = configured_endpoint(environ)
+    if configured is not None:
+        return "url-sha256:" + sha256(configured[1].encode()).hexdigest()
     if region.startswith("cn-"):
         return "aws-cn"
     return "aws-us-gov" if region.startswith("us-gov-") else "aws"

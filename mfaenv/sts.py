@@ -22,7 +22,7 @@ from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
 from mfaenv.errors import ProfileError, StsRejectedError, StsUnavailableError
-from mfaenv.profiles import REGION_NAME
+from mfaenv.profiles import REGION_NAME, configured_endpoint
 from mfaenv.variables import Session, format_expiry, parse_expiry
 
 API_VERSION = "2011-06-15"
@@ -66,11 +66,10 @@ class _Keys(NamedTuple):
 
 def endpoint_url(region: str, environ: Mapping[str, str] = os.environ) -> str:
     """The STS endpoint, as botocore would choose it for regional endpoints; a set one is checked first."""
-    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
-        for variable in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
-            if environ.get(variable):
-                _check_endpoint(variable, environ[variable])
-                return environ[variable]
+    configured = configured_endpoint(environ)
+    if configured is not None:
+        _check_endpoint(*configured)
+        return configured[1]
     suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     return f"https://sts.{region}.{suffix}"
 
