@@ -150,7 +150,7 @@ def _run_typer(args: "list[str]") -> int:
 _BARE_FORM = "mfaenv.bare_form"
 #: The arguments as typed, for the hint that repeats them.
 _ARGS = "mfaenv.args"
-SHELLS_METAVAR = "[bash|zsh|fish|powershell]"
+SHELLS_METAVAR = "[bash|zsh|fish|powershell|nu]"
 
 
 def _build_app():
@@ -311,7 +311,7 @@ def _build_app():
         _write(commands.unset(shell))
 
     @app.command(cls=PlainUsage, short_help="Print the wrapper, prompt function and completion.")
-    def init(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh, fish or powershell.")):
+    def init(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh, fish, powershell or nu.")):
         """Print the shell integration: the mfaenv wrapper, mfaenv_prompt and completion.
 
         Add one line to your shell's start-up file:

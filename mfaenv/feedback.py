@@ -29,6 +29,7 @@ ORIGINS = {
 LOADERS = {
     "fish": "{command} | source",
     "powershell": "{command} | Out-String | Invoke-Expression",
+    "nu": "{command} | from json | load-env",
 }
 POSIX_LOADER = 'eval "$({command})"'
 

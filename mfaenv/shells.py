@@ -126,9 +126,42 @@ def _char_casts(text: str) -> "list[str]":
     return [f"[char]0x{int.from_bytes(units[i:i + 2], 'little'):04X}" for i in range(0, len(units), 2)]
 
 
+class Nushell(Dialect):
+    """Nushell: no statements at all, one JSON record for ``from json | load-env``.
+
+    Nushell cannot evaluate text, so the variables travel as data: each name
+    maps to its value, or to ``null`` for a variable to remove (the `mfaenv`
+    wrapper hides those with ``hide-env``; loaded as they are, a null reaches
+    no external command). A value is a JSON string, which carries anything and
+    runs nothing. Pure ASCII (``\\u00e9``), as for PowerShell: a console's code
+    page cannot alter it on the way.
+    """
+
+    name = "nu"
+
+    def render(self, variables: Mapping[str, Optional[str]]) -> str:
+        import json  # here, not at the top: only Nushell's output needs it
+
+        for name, value in variables.items():
+            if value is not None:
+                _check_value(name, value)
+                _check_unicode(name, value)
+        return json.dumps(dict(variables), indent=2) + "\n"
+
+
+def _check_unicode(name: str, value: str) -> None:
+    # A lone surrogate (an undecodable byte of an inherited variable) has no UTF-8 form:
+    # Nushell's `from json` would reject the whole record with a parser error.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"value of {name} is not valid Unicode text and cannot be exported") from None
+
+
 POSIX = Posix()
 FISH = Fish()
 POWERSHELL = PowerShell()
+NUSHELL = Nushell()
 
 #: Shell names accepted by --shell, MFAENV_SHELL and `init`, and what shellingham reports.
 DIALECTS: Dict[str, Dialect] = {
@@ -140,13 +173,15 @@ DIALECTS: Dict[str, Dialect] = {
     "fish": FISH,
     "powershell": POWERSHELL,
     "pwsh": POWERSHELL,
+    "nu": NUSHELL,
+    "nushell": NUSHELL,
 }
 
 def dialect_for(name: str) -> Dialect:
     try:
         return DIALECTS[name.lower()]
     except KeyError:
-        raise UsageError(f"unknown shell '{name}'; use bash, zsh, fish or powershell (sh for other POSIX shells)") from None
+        raise UsageError(f"unknown shell '{name}'; use bash, zsh, fish, powershell or nu (sh for other POSIX shells)") from None
 
 
 def detect_dialect(explicit: Optional[str] = None, environ: Mapping[str, str] = os.environ) -> Dialect:

@@ -123,9 +123,23 @@ def run_on_terminal(argv: Sequence[str], environ: Dict[str, str], *keys: str, st
     return process, screen.decode("utf-8", "replace"), stdout or "", stderr
 
 
+#: Nushell as the README's test command installs it (`npm ci --prefix tests/js`): the official
+#: binary from the npm package @nushell/linux-x64, the one the `nushell` package's node launcher
+#: would start; run directly, a test starts one process fewer and mfaenv's parent is `nu`.
+NPM_NUSHELL = Path(__file__).resolve().parent / "js" / "node_modules" / "@nushell"
+
+
+def find_shell(name: str) -> Optional[str]:
+    """Path of a shell: the one on PATH wins; Nushell is also looked for where npm put it."""
+    path = shutil.which(name)
+    if path is None and name == "nu":
+        path = next((str(nu) for nu in sorted(NPM_NUSHELL.glob("*/bin/nu")) if os.access(nu, os.X_OK)), None)
+    return path
+
+
 def require_shell(name: str) -> str:
     """Path of a real shell; skipped locally when missing, a failure in CI."""
-    path = shutil.which(name)
+    path = find_shell(name)
     if path is None:
         if IN_CI:
             pytest.fail(f"{name} is not installed; CI must install it (see .ci/run)")
@@ -136,7 +150,7 @@ def require_shell(name: str) -> str:
 def run_shell(name: str, script: str, env: Dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     """Run a script in a real, non-interactive shell with no rc files and, as run_mfaenv, no terminal."""
     path = require_shell(name)
-    flags = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": ["--no-config"]}[name]
+    flags = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": ["--no-config"], "nu": ["--no-config-file"]}[name]
     return subprocess.run(
         [path, *flags, "-c", script], env=env, capture_output=True, text=True, timeout=timeout,
         stdin=subprocess.DEVNULL, start_new_session=True,

@@ -44,7 +44,7 @@ def test_main_help_starts_with_the_main_form_and_describes_each_command_in_one_w
 def test_get_help_shows_the_arguments_and_real_placeholders(standin_env):
     text = help_text("get", "--help", environ=standin_env)
     assert text.splitlines()[0] == "Usage: mfaenv get [OPTIONS] PROFILE [CODE]"
-    for placeholder in ("--serial ARN", "--duration SECONDS", "--shell [bash|zsh|fish|powershell]",
+    for placeholder in ("--serial ARN", "--duration SECONDS", "--shell [bash|zsh|fish|powershell|nu]",
                         "--source PROFILE", "--code-command COMMAND"):
         assert placeholder in text
     assert "{" not in text and "<str>" not in text and "<int>" not in text

@@ -108,6 +108,15 @@ def test_at_a_terminal_the_keys_are_not_shown_and_no_code_is_spent(args, user_en
     assert sts_standin.requests == []
 
 
+def test_at_a_terminal_a_nushell_user_is_shown_the_nushell_way(user_env, sts_standin):
+    process, _screen, _stdout, stderr = run_on_terminal(
+        [sys.executable, "-m", "mfaenv", "stage", "123456"], {**user_env, "MFAENV_SHELL": "nu"}, stdout_on_terminal=True,
+    )
+    assert process.returncode == USAGE
+    assert "load them with mfaenv stage 123456 | from json | load-env," in stderr
+    assert sts_standin.requests == []
+
+
 def test_persist_at_a_terminal_writes_the_file_and_shows_nothing_secret(user_env, sts_standin, aws_home):
     process, screen, _stdout, stderr = run_on_terminal(
         [sys.executable, "-m", "mfaenv", "stage", "123456", "--persist"], user_env, stdout_on_terminal=True,

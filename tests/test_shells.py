@@ -1,9 +1,10 @@
 """Hostile values in every shell: what the shell ends up holding is exactly the value, and nothing runs.
 
-bash, zsh and fish are run for real, the way users run mfaenv (``eval "$(...)"``,
-``... | source``); each check reads the values back twice, through the shell's
-own ``printf`` and through ``env -0`` (what the AWS CLI will see), and looks for
-a canary file that any executed fragment would create. PowerShell, which
+bash, zsh, fish and Nushell are run for real, the way users run mfaenv
+(``eval "$(...)"``, ``... | source``, ``... | from json | load-env``); each check
+reads the values back twice, through the shell's own ``printf`` (Nushell's
+``print``) and through ``env -0`` (what the AWS CLI will see), and looks for a
+canary file that any executed fragment would create. PowerShell, which
 cannot be installed here, goes through the tree-sitter checker of
 ``tests/powershell.py``, which demands a shape and decodes the strings with
 PowerShell's own quoting rule.
@@ -12,6 +13,7 @@ PowerShell's own quoting rule.
 from __future__ import annotations
 
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -21,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import powershell
-from conftest import REAL_SHELLS, clean_environ, require_shell, run_mfaenv
+from conftest import REAL_SHELLS, clean_environ, require_shell, run_mfaenv, run_shell
 from mfaenv import shells
 from mfaenv.errors import UsageError
 
@@ -32,6 +34,7 @@ EXECUTING_FRAGMENTS = [
     f'" ; touch {CANARY}; "', f"\\'; touch {CANARY}; #", f"(touch {CANARY})", f"<(touch {CANARY})",
     f"=(touch {CANARY})", f"\n touch {CANARY}\n", f"'\ntouch {CANARY}\n'", f"&& touch {CANARY}",
     f"| touch {CANARY}", f"${{touch {CANARY}}}", f"$(touch {CANARY}; echo ')",
+    f'$"(touch {CANARY})"', f"^touch {CANARY}", f'", "X": (touch {CANARY}), "',  # Nushell's forms
 ]
 #: Characters and sequences that shells give meaning to, or that a quoter may forget.
 SPECIAL_FRAGMENTS = [
@@ -77,21 +80,35 @@ SHELL_COMMANDS = {
     "zsh-rc-quotes": ["zsh", "-f", "-o", "RC_QUOTES"],
     "fish": ["fish", "--no-config"],
     "dash": ["dash"],
+    "nu": ["nu", "--no-config-file"],
 }
+#: The shells that run what mfaenv prints for real: Nushell loads it as data.
+LOADING_SHELLS = (*REAL_SHELLS, "nu")
+
+
+def load_and_print(shell: str, script_file: Path, names: Sequence[str], env_file: Path) -> str:
+    """A script that loads the emitted text as a user would, prints the values NUL-terminated
+    with the shell's own printing, then writes what an external command sees (env -0)."""
+    if shell == "nu":
+        values = " ".join(f"$env.{name}" for name in names)
+        return (f"open --raw '{script_file}' | from json | load-env\n"
+                f"print --no-newline ([{values}] | each {{|value| $'($value)(char nul)' }} | str join)\n"
+                f"^env -0 out> '{env_file}'\n")
+    load = f"cat '{script_file}' | source" if shell == "fish" else f"eval \"$(cat '{script_file}')\""
+    args = " ".join(f'"${name}"' for name in names)
+    return f"{load}\nprintf '%s\\0' {args}\ncommand env -0 > '{env_file}'\n"
 
 
 def read_back(shell: str, emitted: str, names: Sequence[str], environ: Dict[str, str], directory: Path):
     """Run emitted text as a user would in a real shell; return (printf view, env -0 view, process)."""
     command = SHELL_COMMANDS[shell]
-    require_shell(command[0])
+    path = require_shell(command[0])
     script_file = directory / "emitted.txt"
     env_file = directory / "env.out"
     script_file.write_text(emitted, encoding="utf-8")
-    load = f"cat '{script_file}' | source" if shell == "fish" else f"eval \"$(cat '{script_file}')\""
-    args = " ".join(f'"${name}"' for name in names)
-    script = f"{load}\nprintf '%s\\0' {args}\ncommand env -0 > '{env_file}'\n"
+    script = load_and_print(shell, script_file, names, env_file)
     process = subprocess.run(
-        [*command, "-c", script], env=environ, cwd=directory, capture_output=True, timeout=60,
+        [path, *command[1:], "-c", script], env=environ, cwd=directory, capture_output=True, timeout=60,
         stdin=subprocess.DEVNULL,
     )
     printed = process.stdout.split(b"\0")[: len(names)] if names else []
@@ -130,7 +147,7 @@ def assert_shell_holds(shell: str, emitted: str, values: List[str]) -> None:
 
 
 @pytest.mark.shell
-@pytest.mark.parametrize("shell", [*REAL_SHELLS, "zsh-rc-quotes", "dash"])
+@pytest.mark.parametrize("shell", [*LOADING_SHELLS, "zsh-rc-quotes", "dash"])
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values=hostile_batches)
 @example(values=KNOWN_HOSTILE)
@@ -139,7 +156,7 @@ def test_any_value_arrives_byte_exact_and_runs_nothing(shell, values):
 
 
 @pytest.mark.shell
-@pytest.mark.parametrize("shell", REAL_SHELLS)
+@pytest.mark.parametrize("shell", LOADING_SHELLS)
 @pytest.mark.parametrize("value", KNOWN_HOSTILE, ids=range(len(KNOWN_HOSTILE)))
 def test_known_hostile_value_alone(shell, value):
     assert_round_trip(shell, [value])
@@ -153,6 +170,32 @@ def test_the_round_trip_catches_posix_quoting_in_fish():
     emitted = f"set -gx MFAENV_TEST_V0 {shells.POSIX.quote(value)}\n"
     with pytest.raises(AssertionError):
         assert_shell_holds("fish", emitted, [value])
+
+
+@pytest.mark.shell
+def test_the_round_trip_catches_unescaped_json_in_nu():
+    """A JSON writer that forgot escaping, which the checks above must be able to see:
+    a quote or a backslash in a value ends the string early or breaks the record."""
+    for value in ['say "hi"', "trailing\\"]:
+        emitted = '{"MFAENV_TEST_V0": "' + value + '"}\n'
+        with pytest.raises(AssertionError):
+            assert_shell_holds("nu", emitted, [value])
+
+
+def test_nu_output_is_one_json_record_of_strings_and_nulls():
+    """The shape the README documents: name -> value, null for a variable to remove; pure ASCII."""
+    import json
+
+    emitted = shells.dialect_for("nushell").render({"MFAENV_PROFILE": "caf\u00e9 \U0001f600", "AWS_SECURITY_TOKEN": None})
+    assert emitted.isascii()
+    assert json.loads(emitted) == {"MFAENV_PROFILE": "caf\u00e9 \U0001f600", "AWS_SECURITY_TOKEN": None}
+
+
+def test_a_value_that_is_not_unicode_is_refused_for_nu():
+    """A lone surrogate (an undecodable byte of an inherited variable) has no UTF-8 form:
+    Nushell's parser would reject the whole record, so mfaenv refuses it with one clear line."""
+    with pytest.raises(UsageError, match="not valid Unicode"):
+        shells.NUSHELL.render({"MFAENV_SAVED_AWS_REGION": "eu-\udcff"})
 
 
 # -- the whole CLI: a hostile profile name --------------------------------------------------------
@@ -172,7 +215,7 @@ def fetch_for_hostile_name(name: str, shell: str, env: Dict[str, str]) -> str:
 
 
 @pytest.mark.shell
-@pytest.mark.parametrize("shell", REAL_SHELLS)
+@pytest.mark.parametrize("shell", LOADING_SHELLS)
 @pytest.mark.parametrize("name", HOSTILE_PROFILE_NAMES, ids=["quotes-and-substitutions", "newlines-and-unicode"])
 def test_hostile_profile_name_runs_nothing(shell, name, env, tmp_path):
     emitted = fetch_for_hostile_name(name, shell, env)
@@ -183,6 +226,15 @@ def test_hostile_profile_name_runs_nothing(shell, name, env, tmp_path):
     assert printed[:2] == [name.encode(), b"111111111111"]
     assert exported["MFAENV_PROFILE"] == name.encode()
     assert exported["AWS_SESSION_TOKEN"] == printed[2] != b""
+
+
+@pytest.mark.shell
+def test_under_nu_the_output_is_json_unasked(env):
+    """No --shell, no MFAENV_SHELL: shellingham finds `nu` above mfaenv, and Nushell loads the record."""
+    environ = {key: value for key, value in env.items() if key != "MFAENV_SHELL"}
+    script = f"^'{sys.executable}' -m mfaenv stage 123456 | from json | load-env; print $env.MFAENV_PROFILE $env.MFAENV_ACCOUNT"
+    result = run_shell("nu", script, environ)
+    assert (result.stdout, result.stderr) == ("stage\n111111111111\n", "")
 
 
 @pytest.mark.parametrize("name", HOSTILE_PROFILE_NAMES, ids=["quotes-and-substitutions", "newlines-and-unicode"])
@@ -242,7 +294,7 @@ STALE_SESSION = {
 
 
 @pytest.mark.shell
-@pytest.mark.parametrize("shell", REAL_SHELLS)
+@pytest.mark.parametrize("shell", LOADING_SHELLS)
 def test_unset_keeps_a_region_the_user_set_after_mfaenv(shell, env, tmp_path):
     environ = {**env, **STALE_SESSION, **SHELL_ENV_EXTRA, "AWS_REGION": "us-west-2"}
     result = run_mfaenv(["unset", "--shell", shell], environ)
@@ -255,7 +307,7 @@ def test_unset_keeps_a_region_the_user_set_after_mfaenv(shell, env, tmp_path):
 
 
 @pytest.mark.shell
-@pytest.mark.parametrize("shell", REAL_SHELLS)
+@pytest.mark.parametrize("shell", LOADING_SHELLS)
 def test_new_session_removes_a_stale_security_token(shell, env, tmp_path):
     environ = {**env, **STALE_SESSION, **SHELL_ENV_EXTRA}
     result = run_mfaenv(["stage", "123456", "--shell", shell], environ)
@@ -279,7 +331,7 @@ def test_unset_in_powershell_is_only_removals(env):
 # -- NUL ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell"])
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell", "nu"])
 def test_a_nul_in_a_value_is_refused(shell):
     with pytest.raises(UsageError, match="NUL"):
         shells.dialect_for(shell).render({"MFAENV_PROFILE": "sta\0ge"})
