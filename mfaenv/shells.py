@@ -195,9 +195,10 @@ def detect_dialect(explicit: Optional[str] = None, environ: Mapping[str, str] = 
     if wrapper:
         dialect = dialect_for(wrapper)
         if explicit and dialect_for(explicit) is not dialect:
+            program = "^mfaenv" if dialect is NUSHELL else "command mfaenv"  # how that shell names the program
             raise UsageError(
                 f"--shell {explicit}: the {wrapper} integration evaluates {wrapper} code only; "
-                f"to print {explicit} code, run the mfaenv program itself ('command mfaenv ... --shell {explicit}')"
+                f"to print {explicit} code, run the mfaenv program itself ('{program} ... --shell {explicit}')"
             )
         return dialect
     name = explicit or environ.get("MFAENV_SHELL")

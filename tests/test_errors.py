@@ -106,7 +106,7 @@ USAGE_ERRORS = [
       for duration in ("899", "129601", "0", "-900")),
     *(pytest.param(["stage", "123456", f"--duration={duration}"], ["--duration"], id=f"duration-not-a-number-{duration}")
       for duration in ("abc", "12h", "")),
-    pytest.param(["stage", "123456", "--shell", "tcsh"], ["tcsh", "bash, zsh, fish or powershell", "sh"], id="unknown-shell"),
+    pytest.param(["stage", "123456", "--shell", "tcsh"], ["tcsh", "bash, zsh, fish, powershell or nu", "sh"], id="unknown-shell"),
     pytest.param(["123456"], ["AWS_PROFILE"], id="lone-code-without-aws-profile"),
     pytest.param(["12345"], ["six digits"], id="lone-number-is-a-mistyped-code"),
 ]
