@@ -14,13 +14,15 @@ a command. Every file operation is relative to the folder's descriptor, opened
 without following symlinks, so the folder checked is the folder used.
 
 This module is on the path of a cached `credential-process` (every AWS CLI start):
-it imports no botocore and no typer, nor typing.
+it imports no botocore and no typer, nor typing, and no json: json loads `re` and
+enum, a third of Python's own start-up. An entry is lines of ``name=value``, each
+value in Python's ``unicode_escape`` form (ASCII, no line breaks), read back with
+``str.partition`` and that codec.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 import sys
@@ -41,11 +43,15 @@ from mfaenv.variables import Session, format_expiry, parse_expiry
 
 TYPE_CHECKING = False  # no typing at run time (see above)
 if TYPE_CHECKING:
-    from typing import Iterable, List, Mapping, Optional
+    from typing import Dict, Iterable, List, Mapping, Optional
 
-#: Format of an entry file; an entry of another version is ignored.
-VERSION = 1
-SUFFIX = ".json"
+#: The first line of an entry file, naming its format; any other file is ignored.
+HEADER = "mfaenv session cache entry 2"
+SUFFIX = ".session"
+#: Entries of mfaenv 0.x's first cache (JSON): never read, removed by `mfaenv forget`.
+OLD_SUFFIXES = (".json",)
+#: The session's fields in an entry, after "profile" and the key's "key.NAME" lines.
+SESSION_FIELDS = ("access_key_id", "secret_access_key", "session_token", "expiration")
 #: Permission bits of group and others: none may be set on the folder or a file.
 SHARED_BITS = 0o077
 #: An entry is a few hundred bytes; a bigger file is not one (and is not read whole).
@@ -61,9 +67,22 @@ class CacheEntry(namedtuple("CacheEntry", ["key", "profile", "session"])):
 
 
 def key_digest(key: Mapping[str, Optional[str]]) -> str:
-    """SHA-256 of the key's canonical JSON: the entry's file name, and a role key's "parent"."""
-    canonical = json.dumps(dict(key), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return sha256(canonical.encode("utf-8")).hexdigest()
+    """SHA-256 of the key's lines, sorted: the entry's file name, and a role key's "parent"."""
+    return sha256("\n".join(_key_lines(key)).encode("ascii")).hexdigest()
+
+
+def _key_lines(key: Mapping[str, Optional[str]]) -> List[str]:
+    """``key.NAME=VALUE`` per field of the key, ``key.NAME`` alone for a None, sorted."""
+    return sorted(f"key.{name}" if value is None else f"key.{name}={_escaped(value)}" for name, value in key.items())
+
+
+def _escaped(value: str) -> str:
+    """ASCII without line breaks, that ``_unescaped`` turns back into exactly ``value``."""
+    return value.encode("unicode_escape").decode("ascii")
+
+
+def _unescaped(text: str) -> str:
+    return text.encode("ascii").decode("unicode_escape")
 
 
 def warn(message: str) -> None:
@@ -145,7 +164,7 @@ class SessionCache:
         """The session cached for exactly this key with more than min_seconds_left left, else None."""
         name = key_digest(key) + SUFFIX
         entry = self._read(name)
-        if entry is None or entry.key != _plain(key):
+        if entry is None or entry.key != dict(key):
             return None
         left = entry.session.seconds_left()
         if left <= 0:
@@ -155,16 +174,12 @@ class SessionCache:
     def put(self, key: Mapping[str, Optional[str]], session: Session, profile: str) -> None:
         """Store the session for the key: atomically, mode 0600; a failure only warns."""
         name = key_digest(key) + SUFFIX
-        document = {
-            "Version": VERSION,
-            "Profile": profile,
-            "Key": _plain(key),
-            "AccessKeyId": session.access_key_id,
-            "SecretAccessKey": session.secret_access_key,
-            "SessionToken": session.session_token,
-            "Expiration": format_expiry(session.expires),
-        }
-        data = json.dumps(document, indent=1).encode("utf-8")
+        values = (session.access_key_id, session.secret_access_key, session.session_token, format_expiry(session.expires))
+        lines = [
+            HEADER, f"profile={_escaped(profile)}", *_key_lines(key),
+            *(f"{field}={_escaped(value)}" for field, value in zip(SESSION_FIELDS, values)),
+        ]
+        data = "".join(line + "\n" for line in lines).encode("ascii")
         # A temp name no other writer uses; the rename replaces the entry in one step,
         # so a reader sees the old file or the new one, never half of either.
         temp = f".{name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
@@ -192,7 +207,7 @@ class SessionCache:
         """Remove every entry (and temp files left by a killed writer); the number of entries removed."""
         removed = 0
         for name in self._names(include_temp=True):
-            if self._remove(name) and name.endswith(SUFFIX):
+            if self._remove(name) and name.endswith((SUFFIX, *OLD_SUFFIXES)):
                 removed += 1
         return removed
 
@@ -216,7 +231,8 @@ class SessionCache:
             return []
         return [
             name for name in names
-            if (name.endswith(SUFFIX) and not name.startswith(".")) or (include_temp and name.endswith(".tmp"))
+            if (name.endswith(SUFFIX) and not name.startswith("."))
+            or (include_temp and (name.endswith(".tmp") or name.endswith(OLD_SUFFIXES)))
         ]
 
     def _read(self, name: str) -> Optional[CacheEntry]:
@@ -251,23 +267,30 @@ class SessionCache:
             return False
 
 
-def _plain(key: Mapping[str, Optional[str]]) -> dict:
-    """The key as it reads back from JSON, for comparison with a stored one."""
-    return json.loads(json.dumps(dict(key)))
-
-
 def _entry(raw: bytes) -> Optional[CacheEntry]:
     """An entry from a file's bytes; None for anything that is not a well-formed entry."""
     try:
-        document = json.loads(raw)
-        if not isinstance(document, dict) or document.get("Version") != VERSION:
+        lines = raw.decode("ascii").split("\n")
+        if lines[0] != HEADER or lines[-1] != "":
             return None
-        key, profile = document["Key"], document["Profile"]
-        values = [document[name] for name in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")]
-        if not isinstance(key, dict) or not isinstance(profile, str) or not all(isinstance(v, str) and v for v in values):
+        key: Dict[str, Optional[str]] = {}
+        fields: Dict[str, str] = {}
+        for line in lines[1:-1]:
+            name, equals, value = line.partition("=")
+            if name.startswith("key."):
+                if name[4:] in key:
+                    return None
+                key[name[4:]] = _unescaped(value) if equals else None
+            elif name in fields or not equals:
+                return None
+            else:
+                fields[name] = _unescaped(value)
+        profile = fields.pop("profile")
+        values = [fields.pop(field) for field in SESSION_FIELDS]
+        if fields or not key or not all(values):
             return None
         access_key_id, secret, token, expiration = values
         session = Session(access_key_id, secret, token, parse_expiry(expiration))
-    except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
+    except (ValueError, KeyError, OverflowError):
         return None
     return CacheEntry(key, profile, session)

@@ -14,9 +14,7 @@ is not a role.
 
 from __future__ import annotations
 
-import configparser
 import os
-import re
 import stat
 from collections import namedtuple
 
@@ -24,7 +22,9 @@ from mfaenv.errors import FileFormatError, ProfileError
 from mfaenv.variables import Session, account_from_arn, account_from_serial, parse_expiry
 
 # On the path of a cached `credential-process` (every AWS CLI or SDK start): no typing,
-# dataclasses (inspect) or pathlib (urllib.parse, ipaddress) at run time. Paths are strings;
+# dataclasses (inspect) or pathlib (urllib.parse, ipaddress) at run time, and no `re` (with
+# enum, ~5 ms, a third of Python's own start): names are checked with str methods, and plain
+# files are read without configparser (``_plain_sections``). Paths are strings;
 # ProfileStore still hands out pathlib.Path objects to the modules that write files.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,11 +36,11 @@ if TYPE_CHECKING:
 SOURCE_SUFFIXES = ("-default", "-long-term")
 #: Keys in which teams' scripts keep the MFA device beside the temporary profile.
 SERIAL_KEYS_IN_CREDENTIALS = ("aws_arn_mfa", "aws_mfa_device")
-#: A region is one DNS label, as botocore demands (validate_region_name): it becomes part
-#: of the STS endpoint's host name, and "x@attacker.example/" would send the signed request,
-#: MFA code included, to another host.
-REGION_NAME = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)", re.ASCII)
-
+_ASCII_LETTERS_DIGITS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_REGION_CHARACTERS = _ASCII_LETTERS_DIGITS | {"-"}
+#: What STS accepts in a RoleSessionName: ``[A-Za-z0-9_+=,.@-]``, 2 to 64 of them.
+SESSION_NAME_CHARACTERS = _ASCII_LETTERS_DIGITS | set("_+=,.@-")
+_PARTITION_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz-")
 #: Keys of profiles whose credentials come from elsewhere than long-term keys and an MFA code,
 #: and what such a profile is (the first key found names it).
 NOT_MFA_PROFILE_KEYS = {
@@ -50,13 +50,46 @@ NOT_MFA_PROFILE_KEYS = {
     "sso_start_url": "an IAM Identity Center (SSO) profile",
     "sso_account_id": "an IAM Identity Center (SSO) profile",
 }
-#: What STS accepts as a RoleSessionName.
-SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 #: The session name when the MFA device names no user (a hardware token's serial).
 FALLBACK_SESSION_NAME = "mfaenv"
 #: AssumeRole accepts 900 s to 12 h (the role's own maximum may be lower).
 ROLE_MIN_DURATION, ROLE_MAX_DURATION = 900, 43200
-_ROLE_ARN = re.compile(r"arn:[a-z-]+:iam::\d{12}:role/\S+")
+
+# The three rules below are regular expressions written out with str methods (no `re` on
+# the hot path); tests/test_profiles.py holds each to its expression on arbitrary text.
+
+
+def is_region_name(text: str) -> bool:
+    """One DNS label, as botocore demands: ``(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)``.
+
+    The region becomes part of the STS endpoint's host name, and "x@attacker.example/"
+    would send the signed request, MFA code included, to another host.
+    """
+    return (
+        0 < len(text) <= 63
+        and all(char in _REGION_CHARACTERS for char in text)
+        and not text.isdigit()
+        and text[0] != "-"
+        and text[-1] != "-"
+    )
+
+
+def is_session_name(text: str) -> bool:
+    """What STS accepts as a RoleSessionName: ``[A-Za-z0-9_+=,.@-]{2,64}``."""
+    return 2 <= len(text) <= 64 and all(char in SESSION_NAME_CHARACTERS for char in text)
+
+
+def is_role_arn(text: str) -> bool:
+    """``arn:PARTITION:iam::ACCOUNT:role/NAME``: ``arn:[a-z-]+:iam::[0-9]{12}:role/\\S+``."""
+    parts = text.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2:4] != ["iam", ""] or not parts[5].startswith("role/"):
+        return False
+    partition, account, name = parts[1], parts[4], parts[5][len("role/"):]
+    return (
+        bool(partition) and all(char in _PARTITION_CHARACTERS for char in partition)
+        and len(account) == 12 and account.isascii() and account.isdigit()
+        and bool(name) and not any(char.isspace() for char in name)
+    )
 
 
 def credentials_file(environ: Mapping[str, str] = os.environ) -> str:
@@ -165,11 +198,57 @@ def parse_sections(text: str, path: Union[str, Path]) -> Dict[str, Dict[str, str
     persist.py checks a file with this before and after editing it, so that
     what it writes is judged exactly as mfaenv (and botocore) will read it.
     """
+    sections = _plain_sections(text)
+    return sections if sections is not None else _configparser_sections(text, path)
+
+
+#: configparser's name for its defaults section, which mfaenv turns off (see below).
+_NO_DEFAULT_SECTION = "\0mfaenv-no-default-section"
+
+
+def _plain_sections(text: str) -> Optional[Dict[str, Dict[str, str]]]:
+    """The sections of a plainly written file, exactly as configparser reads them; else None.
+
+    Plainly written: each line is blank, a comment (``#``, ``;``), ``[section]`` or
+    ``key = value`` (or ``key: value``), none of them indented, and no section or key
+    comes twice. That is every file the AWS CLI or a person usually writes, and reading
+    it takes no `re`, which configparser loads. Anything else (a continuation line, an
+    indented key, text after a header, a line of neither kind, a duplicate) returns None
+    and is left to configparser, whose reading, or error, is the rule: a property test
+    (tests/test_profiles.py) holds the two to the same result.
+    """
+    sections: Dict[str, Dict[str, str]] = {}
+    current = None
+    for line in text.split("\n"):  # configparser's read_string splits at "\n" only
+        value = line.strip()
+        if not value or value[0] in "#;":
+            continue
+        if line[0].isspace():
+            return None
+        if value[0] == "[":
+            name = value[1:-1]
+            if value[-1] != "]" or not name or name in sections or name == _NO_DEFAULT_SECTION:
+                return None
+            current = sections[name] = {}
+            continue
+        at = min((found for found in (value.find("="), value.find(":")) if found >= 0), default=-1)
+        if current is None or at <= 0:  # junk before the first section, no delimiter, no key
+            return None
+        key = value[:at].rstrip().lower()
+        if key in current:
+            return None
+        current[key] = value[at + 1:].strip()
+    return sections
+
+
+def _configparser_sections(text: str, path: Union[str, Path]) -> Dict[str, Dict[str, str]]:
+    import configparser
+
     parser = configparser.RawConfigParser(
         strict=True,
         interpolation=None,
         # No section is special: a [DEFAULT] profile is just a profile.
-        default_section="\0mfaenv-no-default-section",
+        default_section=_NO_DEFAULT_SECTION,
     )
     try:
         parser.read_string(text, source=str(path))
@@ -184,6 +263,8 @@ def _reason(error: BaseException) -> str:
 
 def _describe_parse_error(error: configparser.Error) -> str:
     # Messages of configparser quote the offending line, which may hold a secret.
+    import configparser
+
     if isinstance(error, configparser.MissingSectionHeaderError):
         return f"line {error.lineno} comes before any [section] header"
     if isinstance(error, configparser.DuplicateSectionError):
@@ -269,8 +350,15 @@ def default_session_name(serial: str) -> str:
     """
     if not serial.startswith("arn:") or ":mfa/" not in serial:
         return FALLBACK_SESSION_NAME
-    name = re.sub(r"[^\w+=,.@-]+", "-", serial.rsplit("/", 1)[-1], flags=re.ASCII).strip("-")[:64]
-    return name if SESSION_NAME.fullmatch(name) else FALLBACK_SESSION_NAME
+    characters, in_run = [], False
+    for char in serial.rsplit("/", 1)[-1]:
+        if char in SESSION_NAME_CHARACTERS:
+            characters.append(char)
+        elif not in_run:  # a run of other characters becomes one "-"
+            characters.append("-")
+        in_run = char not in SESSION_NAME_CHARACTERS
+    name = "".join(characters).strip("-")[:64]
+    return name if is_session_name(name) else FALLBACK_SESSION_NAME
 
 
 class ProfileStore:
@@ -409,13 +497,13 @@ class ProfileStore:
 
     def _role(self, name: str, beneath: List[str], serial: str) -> Role:
         arn = self.lookup(name, "role_arn") or ""
-        if not _ROLE_ARN.fullmatch(arn):
+        if not is_role_arn(arn):
             raise ProfileError(
                 f"profile '{name}': role_arn is not a role ARN; write it as arn:aws:iam::ACCOUNT:role/NAME",
                 reason="role_arn is not a role ARN",
             )
         session_name = self.lookup(name, "role_session_name")
-        if session_name is not None and not SESSION_NAME.fullmatch(session_name):
+        if session_name is not None and not is_session_name(session_name):
             raise ProfileError(
                 f"profile '{name}': role_session_name must be 2 to 64 characters, each a letter, a digit or one of +=,.@_-",
                 reason="role_session_name is not valid",
@@ -449,7 +537,7 @@ class ProfileStore:
         for name in names:
             region = self.lookup(name, "region")
             if region:
-                if not REGION_NAME.fullmatch(region):
+                if not is_region_name(region):
                     # AWS_REGION cannot help here: a profile's region wins over it.
                     raise ProfileError(
                         f"profile '{target}': region {region!r} of profile '{name}' is not a region name; "

@@ -22,7 +22,7 @@ from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
 from mfaenv.errors import ProfileError, StsRejectedError, StsUnavailableError
-from mfaenv.profiles import REGION_NAME, configured_endpoint
+from mfaenv.profiles import configured_endpoint, is_region_name
 from mfaenv.variables import Session, format_expiry, parse_expiry
 
 API_VERSION = "2011-06-15"
@@ -170,7 +170,7 @@ def _call(
     from botocore.utils import get_environ_proxies
     from urllib3.exceptions import HTTPError, ReadTimeoutError as BodyReadTimeoutError
 
-    if not REGION_NAME.fullmatch(region):  # checked here too: the region makes the endpoint's host name
+    if not is_region_name(region):  # checked here too: the region makes the endpoint's host name
         raise ProfileError(f"profile '{profile}': {_region_origin(region, environ)} is not a region name; "
                            f"fix it or unset it")
     url = endpoint_url(region, environ)

@@ -96,11 +96,13 @@ def credential_process(profile: str, environ: Mapping[str, str] = os.environ) ->
 
 
 def credential_process_json(session: variables.Session, account: Optional[str]) -> str:
-    """Version 1 of the format, ``Expiration`` in UTC with ``Z`` (botocore fails on a naive time)."""
-    import json
+    """Version 1 of the format, ``Expiration`` in UTC with ``Z`` (botocore fails on a naive time).
 
+    Written without the json module, which loads `re` and enum (a third of Python's own
+    start-up) at every AWS CLI or SDK start: the document is flat, and every value but
+    ``Version`` a string.
+    """
     document = {
-        "Version": 1,
         "AccessKeyId": session.access_key_id,
         "SecretAccessKey": session.secret_access_key,
         "SessionToken": session.session_token,
@@ -108,4 +110,26 @@ def credential_process_json(session: variables.Session, account: Optional[str]) 
     }
     if account:
         document["AccountId"] = account
-    return json.dumps(document) + "\n"
+    fields = "".join(f", {json_string(name)}: {json_string(value)}" for name, value in document.items())
+    return '{"Version": 1' + fields + "}\n"
+
+
+def json_string(text: str) -> str:
+    """``text`` as a JSON string in ASCII, which any JSON reader turns back into exactly ``text``.
+
+    Printable ASCII stays as it is; ``"``, ``\\``, controls and every other character
+    become ``\\uXXXX``, and a character beyond U+FFFF a surrogate pair (RFC 8259).
+    """
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    spelled = []
+    for char in text:
+        code = ord(char)
+        if " " <= char <= "~" and char not in '"\\':
+            spelled.append(char)
+        elif code > 0xFFFF:
+            code -= 0x10000
+            spelled.append(f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}")
+        else:
+            spelled.append(f"\\u{code:04x}")
+    return '"' + "".join(spelled) + '"'

@@ -6,7 +6,6 @@ carries both exports and removals, so `get` and `unset` share one renderer.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import namedtuple
 
@@ -64,9 +63,6 @@ def format_expiry(epoch: int) -> str:
     return time.strftime(EXPIRY_FORMAT, time.gmtime(epoch))
 
 
-_FRACTION = re.compile(r"(\.\d+)")
-
-
 def parse_expiry(text: str) -> int:
     """Epoch seconds from an ISO 8601 time as STS, the AWS CLI or peer tools write it.
 
@@ -79,11 +75,12 @@ def parse_expiry(text: str) -> int:
     value = text.strip()
     epoch = _formatted_epoch(value)
     if epoch is None:  # any other form: datetime, which the usual one does without
+        import re
         from datetime import datetime, timezone
 
         if value.endswith(("Z", "z")):
             value = value[:-1] + "+00:00"
-        value = _FRACTION.sub("", value, count=1)  # Python 3.9 rejects most fractions
+        value = re.sub(r"(\.\d+)", "", value, count=1)  # Python 3.9 rejects most fractions
         parsed = datetime.fromisoformat(value.replace(" ", "T", 1))
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
@@ -121,13 +118,18 @@ def _formatted_epoch(value: str) -> Optional[int]:
         return None
 
 
-_ARN_ACCOUNT = re.compile(r"^arn:[^:]+:iam::(\d{12}):")
-
-
 def account_from_arn(arn: str) -> Optional[str]:
-    """The 12-digit account of an IAM ARN (an MFA device, a role); None for anything else."""
-    match = _ARN_ACCOUNT.match(arn)
-    return match.group(1) if match else None
+    """The 12-digit account of an IAM ARN (an MFA device, a role); None for anything else.
+
+    The rule ``arn:[^:]+:iam::([0-9]{12}):`` at the start, written without `re` (the hot
+    path loads none); tests/test_variables.py holds it to that expression.
+    """
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[0] == "arn" and parts[1] and parts[2:4] == ["iam", ""]:
+        account = parts[4]
+        if len(account) == 12 and account.isascii() and account.isdigit():
+            return account
+    return None
 
 
 def account_from_serial(serial: str) -> Optional[str]:

@@ -8,7 +8,6 @@ chown to another uid; a root-owned file is foreign when the test runs as a user
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import subprocess
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mfaenv import cache
 from mfaenv.cache import SessionCache, key_digest
@@ -68,7 +69,7 @@ def open_cache(environ: Dict[str, str]) -> SessionCache:
 
 
 def entry_path(folder: Path, key=MFA_KEY) -> Path:
-    return folder / (key_digest(key) + ".json")
+    return folder / (key_digest(key) + cache.SUFFIX)
 
 
 def mode(path: Path) -> int:
@@ -98,12 +99,34 @@ def test_a_session_put_is_found_again_by_a_new_cache_in_xdg_runtime_dir(environ,
 def test_the_entry_holds_the_session_the_profile_and_the_key_but_no_long_term_secret(environ, folder):
     open_cache(environ).put(ROLE_KEY, session(), "admin")
 
-    document = json.loads(entry_path(folder, ROLE_KEY).read_text())
-    assert document["Profile"] == "admin"
-    assert document["Key"] == ROLE_KEY
-    assert document["AccessKeyId"] == session().access_key_id
-    assert document["SessionToken"] == "token-1"
-    assert "example/stage+SECRET" not in entry_path(folder, ROLE_KEY).read_text()
+    text = entry_path(folder, ROLE_KEY).read_text()
+    lines = text.splitlines()
+    assert lines[0] == cache.HEADER
+    assert "profile=admin" in lines
+    assert "key.role_arn=arn:aws:iam::210987654321:role/admin" in lines
+    assert "key.external_id" in lines, "a None in the key is the name alone"
+    assert f"access_key_id={session().access_key_id}" in lines
+    assert "session_token=token-1" in lines
+    assert "example/stage+SECRET" not in text
+
+
+#: Every character a str can hold: controls, newlines, "=", backslashes, non-BMP, lone surrogates.
+ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(profile=ANY_TEXT, token=ANY_TEXT.filter(bool), serial=st.one_of(st.none(), ANY_TEXT))
+def test_any_text_in_profile_key_and_session_comes_back_exactly(tmp_path_factory, profile, token, serial):
+    """STS values are taken as sent and profile names are anything a file holds: the entry keeps each exactly."""
+    folder = tmp_path_factory.mktemp("run") / "mfaenv"
+    opened = open_cache({"MFAENV_CACHE_DIR": str(folder)})
+    key = {**MFA_KEY, "serial": serial, "access_key_id": profile + "=\n"}
+    stored = Session("ASIA=\\u0041\n", "se\ncret\u2028", token, NOW + 3600)
+    opened.put(key, stored, profile)
+
+    assert opened.get(key, 300) == stored
+    assert [(entry.profile, entry.key, entry.session) for entry in opened.entries()] == [(profile, key, stored)]
+    assert opened.get({**key, "serial": (serial or "") + "x"}, 300) is None
 
 
 def test_mfaenv_cache_dir_chooses_the_folder_and_is_created_0700(tmp_path, environ):
@@ -248,9 +271,10 @@ def test_a_fifo_under_an_entrys_name_does_not_hang(environ, folder, capsys):
 
 
 @pytest.mark.parametrize("content", [
-    "", "{", "[]", "null", '{"Version": 1}', "\xff\xfe", "[" * 100000,
-    json.dumps({"Version": 2}),
-], ids=["empty", "truncated", "list", "null", "no-session", "not-utf8", "deeply-nested", "other-version"])
+    "", "{", "[]", "null", cache.HEADER + "\n", "\xff\xfe", "=" * 100000,
+    '{"Version": 1, "AccessKeyId": "ASIA", "SecretAccessKey": "s", "SessionToken": "t", "Expiration": "2999-01-01T00:00:00Z"}',
+    cache.HEADER.replace("2", "3") + "\nprofile=stage\n",
+], ids=["empty", "truncated", "list", "null", "no-session", "not-ascii", "no-header", "json-of-an-old-version", "other-version"])
 def test_a_corrupt_entry_is_ignored_quietly(environ, folder, content, capsys):
     opened = open_cache(environ)
     entry_path(folder).write_bytes(content.encode("latin-1"))
@@ -262,16 +286,20 @@ def test_a_corrupt_entry_is_ignored_quietly(environ, folder, content, capsys):
 
 
 @pytest.mark.parametrize("field, value", [
-    ("Expiration", "tomorrow"), ("SessionToken", ""), ("AccessKeyId", 12), ("Key", "x"), ("Profile", None),
+    ("expiration", "tomorrow"), ("session_token", ""), ("access_key_id", "\\x"), ("profile", None),
+    ("secret_access_key", None), ("key.kind", "mfa\\"), ("access_key_id=ASIA\nprofile", "twice"),
 ])
 def test_an_entry_with_a_bad_field_is_ignored(environ, folder, field, value):
+    """A bad value, a broken escape, a missing or repeated field: not an entry."""
     opened = open_cache(environ)
     opened.put(MFA_KEY, session(), "stage")
-    document = json.loads(entry_path(folder).read_text())
-    document[field] = value
-    entry_path(folder).write_text(json.dumps(document))
+    lines = [line for line in entry_path(folder).read_text().splitlines() if not line.startswith(field.split("=")[0] + "=")]
+    if value is not None:
+        lines.append(f"{field}={value}")
+    entry_path(folder).write_text("".join(line + "\n" for line in lines))
 
     assert opened.get(MFA_KEY, 300) is None
+    assert opened.entries() == []
 
 
 def test_an_entry_whose_stored_key_differs_is_not_taken_for_the_one_asked(environ, folder):
@@ -332,7 +360,7 @@ def test_parallel_writers_never_leave_a_torn_entry_or_temp_files(tmp_path):
         assert writer.returncode == 0, err
         assert err == ""
     (only,) = os.listdir(folder)
-    assert only.endswith(".json")
+    assert only.endswith(cache.SUFFIX)
     (entry,) = open_cache({"MFAENV_CACHE_DIR": str(folder)}).entries()
     assert entry.profile == "p" + entry.session.access_key_id[4:]
 
@@ -344,11 +372,12 @@ def test_forget_removes_only_the_given_keys_and_clear_removes_all(environ, folde
     opened = open_cache(environ)
     opened.put(MFA_KEY, session(tag="1"), "stage")
     opened.put(ROLE_KEY, session(tag="2"), "admin")
-    (folder / ".leftover.json.1.ab.tmp").write_text("{")
+    (folder / ".leftover.session.1.ab.tmp").write_text("{")
+    (folder / "0a1b.json").write_text('{"Version": 1}')  # an entry of the first, JSON, cache
 
     assert opened.forget([ROLE_KEY, {"kind": "never-cached"}]) == 1
     assert [entry.profile for entry in opened.entries()] == ["stage"]
-    assert opened.clear() == 1
+    assert opened.clear() == 2
     assert os.listdir(folder) == []
 
 

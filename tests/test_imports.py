@@ -31,8 +31,12 @@ CLI_FRAMEWORKS = ("typer", "click", "rich")
 #: without, each a millisecond or more of a start-up whose target is 2x `python -c pass`:
 #: dataclasses loads inspect (and ast, dis, tokenize); pathlib loads urllib.parse and
 #: ipaddress; subprocess is for a code command only; datetime reads expiry forms other than
-#: the one mfaenv writes.
-HEAVY_STDLIB = ("typing", "dataclasses", "inspect", "ast", "pathlib", "urllib", "ipaddress", "subprocess", "datetime")
+#: the one mfaenv writes; re (with enum), which configparser and json load, is a third of
+#: Python's own start-up.
+HEAVY_STDLIB = (
+    "typing", "dataclasses", "inspect", "ast", "pathlib", "urllib", "ipaddress", "subprocess", "datetime",
+    "re", "enum", "configparser", "json",
+)
 #: What a botocore client would load: boto3, the client and session machinery,
 #: the endpoint tables and the service model loader.
 FULL_CLIENT = ("boto3", "botocore.client", "botocore.session", "botocore.endpoint", "botocore.regions", "botocore.loaders")
@@ -134,7 +138,7 @@ def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sd
     assert result.returncode == 0, stderr_without_importtime(result)
     assert '"AccessKeyId": "ASIAEXAMPLE000000001"' in result.stdout, "the session was not handed out"
     assert "mfaenv.tools" in modules
-    assert {"mfaenv.profiles", "configparser", "json"} <= set(modules), "the parsed list lacks what a cache hit needs"
+    assert {"mfaenv.profiles", "mfaenv.cache"} <= set(modules), "the parsed list lacks what a cache hit needs"
     assert loaded(modules, CLI_FRAMEWORKS) == []
     assert loaded(modules, AWS_SDK) == []
     # mfaenv's modules for rendering shell text, asking for a code, fetching and writing files.
@@ -183,8 +187,9 @@ def test_the_session_cache_loads_no_cli_framework_and_no_aws_sdk(session_env):
     )
     assert result.returncode == 0, stderr_without_importtime(result)
     modules = [match.group(1) for match in map(IMPORT_LINE.match, result.stderr.splitlines()) if match]
-    assert {"mfaenv.cache", "json"} <= set(modules), "the parsed list lacks what the cache imports"
+    assert {"mfaenv.cache", "mfaenv.variables"} <= set(modules), "the parsed list lacks what the cache imports"
     assert loaded(modules, CLI_FRAMEWORKS + AWS_SDK) == []
+    assert loaded(modules, ("json", "re")) == [], "an entry is read and written without json"
     assert loaded(modules, ("_hashlib",)) == [], "OpenSSL loaded for one SHA-256"
 
 
