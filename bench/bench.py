@@ -191,8 +191,8 @@ def tool_pairs(mfaenv: List[str], env: Dict[str, str], exports: str, aws: Option
     pairs = [
         Pair(Command(f"mfaenv credential-process {PROFILE}", [*mfaenv, "credential-process", PROFILE], env=env),
              Command("python -c pass", [PY, "-c", "pass"]), 2.0),
-        # The floor of credential-process: the standard library's INI and JSON readers alone
-        # (both load re, and re loads enum), with no mfaenv code at all.
+        # What the standard library's INI and JSON readers alone would cost (both load re, and
+        # re loads enum), with no mfaenv code at all: a cache hit reads and writes without them.
         Pair(Command("python -c 'import configparser, json'", [PY, "-c", "import configparser, json"]),
              Command("python -c pass", [PY, "-c", "pass"]), None),
         Pair(Command(f"mfaenv exec {PROFILE} -- true", [*mfaenv, "exec", PROFILE, "--", "true"], env=env),
