@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 #: The first line of an entry file, naming its format; any other file is ignored.
 HEADER = "mfaenv session cache entry 2"
 SUFFIX = ".session"
-#: Entries of mfaenv 0.x's first cache (JSON): never read, removed by `mfaenv forget`.
+#: Entries of earlier versions (JSON): never read, removed by `mfaenv forget`.
 OLD_SUFFIXES = (".json",)
 #: The session's fields in an entry, after "profile" and the key's "key.NAME" lines.
 SESSION_FIELDS = ("access_key_id", "secret_access_key", "session_token", "expiration")

@@ -100,6 +100,7 @@ def test_profile_completion_loads_no_cli_framework_and_no_aws_sdk(session_env):
     assert "mfaenv.profiles" in modules
     assert loaded(modules, CLI_FRAMEWORKS) == []
     assert loaded(modules, AWS_SDK) == []
+    assert loaded(modules, ("re", "configparser")) == [], "plainly written files are read without configparser"
 
 
 def test_prompt_loads_no_cli_framework_and_no_aws_sdk(session_env):
