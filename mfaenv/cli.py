@@ -321,6 +321,12 @@ def _build_app():
             ~/.zshrc (after compinit)    eval "$(mfaenv init zsh)"
             ~/.config/fish/config.fish   mfaenv init fish | source
             $PROFILE (PowerShell)        mfaenv init powershell | Out-String | Invoke-Expression
+
+        Nushell reads a module: save it once, then use it in config.nu:
+
+        \b
+            mfaenv init nu | save -f ($nu.default-config-dir | path join mfaenv.nu)
+            use mfaenv.nu *
         """
         from mfaenv.integration import init_script
 

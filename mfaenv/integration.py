@@ -10,8 +10,10 @@ import os
 
 from mfaenv.errors import UsageError
 
-SCRIPT_FILES = {"bash": "mfaenv.bash", "zsh": "mfaenv.zsh", "fish": "mfaenv.fish", "powershell": "mfaenv.ps1"}
-ALIASES = {"pwsh": "powershell"}
+SCRIPT_FILES = {
+    "bash": "mfaenv.bash", "zsh": "mfaenv.zsh", "fish": "mfaenv.fish", "powershell": "mfaenv.ps1", "nu": "mfaenv.nu",
+}
+ALIASES = {"pwsh": "powershell", "nushell": "nu"}
 
 # os.path, not pathlib: pathlib (+ urllib.parse, ipaddress) costs ~4 ms at every new shell.
 _PACKAGE = os.path.dirname(os.path.realpath(__file__))

@@ -82,7 +82,7 @@ def session_env(aws_home) -> Dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell"])
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell", "nu"])
 def test_init_loads_no_cli_framework_and_no_aws_sdk(shell, session_env):
     modules, result = imported_modules(["init", shell], session_env)
     assert result.returncode == 0, stderr_without_importtime(result)

@@ -30,12 +30,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SHELL_DIR = ROOT / "shell"
 #: The console script `mfaenv` of the interpreter running the tests (a venv's bin).
 BIN = Path(sys.executable).parent
-SCRIPTS = {"bash": "mfaenv.bash", "zsh": "mfaenv.zsh", "fish": "mfaenv.fish", "powershell": "mfaenv.ps1"}
+SCRIPTS = {"bash": "mfaenv.bash", "zsh": "mfaenv.zsh", "fish": "mfaenv.fish", "powershell": "mfaenv.ps1", "nu": "mfaenv.nu"}
+#: Other names `mfaenv init` takes for a shell.
+SCRIPT_ALIASES = {"pwsh": "powershell", "nushell": "nu"}
 INIT_LINES = {
     "bash": 'eval "$(mfaenv init bash)"',
     "zsh": 'eval "$(mfaenv init zsh)"',
     "fish": "mfaenv init fish | source",
     "powershell": "mfaenv init powershell | Out-String | Invoke-Expression",
+    "nu": "use mfaenv.nu *",  # in config.nu, after saving the module (tests/test_nushell.py)
 }
 STATUS = {"bash": "$?", "zsh": "$?", "fish": "$status"}
 #: A fresh session's prompt text: moto's expiry may land a second past 12 hours.
@@ -87,11 +90,11 @@ modes = pytest.mark.parametrize("interactive", [False, True], ids=["script", "in
 # --- mfaenv init -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shell", [*SCRIPTS, "pwsh"])
+@pytest.mark.parametrize("shell", [*SCRIPTS, *SCRIPT_ALIASES])
 def test_init_prints_the_shell_file(shell, tmp_path):
     result = run_mfaenv(["init", shell], clean_environ(tmp_path))
     assert result.returncode == 0, result.stderr
-    name = SCRIPTS.get(shell, "mfaenv.ps1")
+    name = SCRIPTS[SCRIPT_ALIASES.get(shell, shell)]
     assert result.stdout == (SHELL_DIR / name).read_text(encoding="utf-8")
 
 
@@ -102,7 +105,7 @@ def test_init_of_an_unknown_shell_is_a_clear_error(tmp_path):
     assert "tcsh" in result.stderr and "bash" in result.stderr
 
 
-@pytest.mark.parametrize("command", [["init", "zsh"], ["init", "bash"], ["init", "fish"], ["profiles"]])
+@pytest.mark.parametrize("command", [["init", "zsh"], ["init", "bash"], ["init", "fish"], ["init", "nu"], ["profiles"]])
 def test_init_and_completion_import_no_typer_click_rich_or_boto3(command, env):
     """They run at every new shell and every Tab: -X importtime lists each module imported."""
     result = subprocess.run(
@@ -478,6 +481,8 @@ PROMPT_CASES = {
     "expiry not a number": ({"MFAENV_EXPIRES": "soon"}, ""),
     "expiry with a sign": ({"MFAENV_EXPIRES": "+1"}, ""),
     "expiry hiding code": ({"MFAENV_EXPIRES": "a[$(touch pwned)]"}, ""),
+    "expiry with text after the digits": ({"MFAENV_EXPIRES": "1795617666 soon"}, ""),
+    "expiry of twelve digits": ({"MFAENV_EXPIRES": "179561766600"}, ""),
     "expiry with a leading zero": ({"MFAENV_EXPIRES": ("0", 43170)}, "stage 111111111111 11h59m"),
     "hostile profile name": ({"MFAENV_EXPIRES": 43170, "MFAENV_PROFILE": "$(touch pwned)`touch pwned`"},
                              "$(touch pwned)`touch pwned` 111111111111 11h59m"),

@@ -28,7 +28,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_ships_every_integration_script(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    assert SHELL_FILES == ["mfaenv.bash", "mfaenv.fish", "mfaenv.ps1", "mfaenv.zsh"]
+    assert SHELL_FILES == ["mfaenv.bash", "mfaenv.fish", "mfaenv.nu", "mfaenv.ps1", "mfaenv.zsh"]
     assert sorted(name.split("/")[-1] for name in names if name.startswith("mfaenv/shell/")) == SHELL_FILES
 
 
@@ -40,7 +40,7 @@ def test_init_from_an_installed_wheel_prints_the_shipped_script(wheel, tmp_path)
     )
     # Run away from the checkout, with only the installed copy of mfaenv importable.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), *sys.path[1:]])}
-    for shell in ("bash", "zsh", "fish", "powershell"):
+    for shell in ("bash", "zsh", "fish", "powershell", "nu"):
         result = subprocess.run(
             [sys.executable, "-c", "import mfaenv.cli, sys; print(mfaenv.cli.__file__, file=sys.stderr); mfaenv.cli.main(['init', sys.argv[1]])", shell],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,

@@ -49,8 +49,18 @@ end
 function fish_greeting
 end
 """),
+    # Nushell: the module, which env.nu saves at every start (the README's way to keep it current).
+    "nu": (".config/nushell/config.nu", """\
+use mfaenv.nu *
+$env.config.show_banner = false
+$env.PROMPT_COMMAND = {|| $'[(mfaenv_prompt)] nu' }
+$env.PROMPT_INDICATOR = '> '
+$env.PROMPT_COMMAND_RIGHT = ''
+"""),
 }
-COMMANDS = {"bash": ["bash", "-i"], "zsh": ["zsh", "-d", "-i"], "fish": ["fish", "-i"]}
+#: Files a shell reads before its rc file.
+EARLY_FILES = {"nu": (".config/nushell/env.nu", "mfaenv init nu | save -f ($nu.default-config-dir | path join mfaenv.nu)\n")}
+COMMANDS = {"bash": ["bash", "-i"], "zsh": ["zsh", "-d", "-i"], "fish": ["fish", "-i"], "nu": ["nu", "--no-history"]}
 
 
 class Terminal:
@@ -100,12 +110,12 @@ class Terminal:
 @pytest.fixture
 def terminal(request, env, aws_home: Path, tmp_path: Path) -> Iterator[Terminal]:
     shell = request.param
-    require_shell(shell)
+    command = [require_shell(shell), *COMMANDS[shell][1:]]
     require_shell("tmux")
-    rc_name, rc_text = RC_FILES[shell]
-    rc_path = aws_home / rc_name
-    rc_path.parent.mkdir(parents=True, exist_ok=True)
-    rc_path.write_text(rc_text, encoding="utf-8")
+    for name, text in (RC_FILES[shell], *([EARLY_FILES[shell]] if shell in EARLY_FILES else [])):
+        path = aws_home / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
     environ = {
         **env,
         "PATH": f"{BIN}{os.pathsep}{env.get('PATH', os.defpath)}",
@@ -116,7 +126,7 @@ def terminal(request, env, aws_home: Path, tmp_path: Path) -> Iterator[Terminal]
     environ.pop("MFAENV_SHELL", None)  # the wrapper names its shell itself; the user never sets it
     environ.pop("MFAENV_QUIET", None)  # a person sees the success line
     term = Terminal(shell, tmp_path / "tmux.sock", environ)
-    term.tmux("new-session", "-d", "-s", "mfaenv", "-x", "150", "-y", "40", *COMMANDS[shell])
+    term.tmux("new-session", "-d", "-s", "mfaenv", "-x", "150", "-y", "40", *command)
     try:
         term.wait_for_prompt(r"\[\] \w+>", f"the first {shell} prompt")
         yield term
@@ -125,9 +135,11 @@ def terminal(request, env, aws_home: Path, tmp_path: Path) -> Iterator[Terminal]
 
 
 shells = pytest.mark.parametrize("terminal", ["bash", "zsh", "fish"], indirect=True)
+#: The scenarios that read alike in Nushell.
+shells_and_nu = pytest.mark.parametrize("terminal", ["bash", "zsh", "fish", "nu"], indirect=True)
 
 
-@shells
+@shells_and_nu
 def test_typed_stage_asks_for_the_code_and_the_prompt_shows_the_session(terminal):
     terminal.type("mfaenv stage")
     terminal.press("Enter")
@@ -146,19 +158,19 @@ def test_typed_stage_asks_for_the_code_and_the_prompt_shows_the_session(terminal
     terminal.wait_for_prompt(r"\[\] \w+>", "the prompt without a session")
 
 
-@shells
+@shells_and_nu
 def test_failed_fetch_on_the_terminal_keeps_the_session_and_the_status(terminal):
     terminal.type("mfaenv stage 123456")
     terminal.press("Enter")
     terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the prompt with the session")
-    terminal.type(f"mfaenv nosuch 123456; echo rc={exit_status(terminal)}")
+    terminal.type(with_status(terminal, "mfaenv nosuch 123456"))
     terminal.press("Enter")
     screen = terminal.wait_for(lambda screen: "rc=3" in screen, "the exit status of the failed fetch")
     assert "profile 'nosuch'" in screen
     terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the unchanged session in the prompt")
 
 
-@pytest.mark.parametrize("terminal", ["bash", "zsh"], indirect=True)
+@pytest.mark.parametrize("terminal", ["bash", "zsh", "nu"], indirect=True)
 def test_tab_completes_shell_names_and_profiles(terminal):
     terminal.type("mfaenv init f")
     terminal.press("Tab")
@@ -170,13 +182,16 @@ def test_tab_completes_shell_names_and_profiles(terminal):
     terminal.press("C-u")
 
 
-@pytest.mark.parametrize("terminal", ["bash", "zsh"], indirect=True)
-def test_tab_completes_a_profile_name_with_a_space_as_one_word(terminal, aws_home):
+@pytest.mark.parametrize("terminal, typed, completed", [
+    ("bash", "my", "my\\ profile"), ("zsh", "my", "my\\ profile"),
+    ("nu", "my", '"my profile"'), ("nu", "'my p", '"my profile"'),  # Nushell: inside a quote the user opened, too
+], indirect=["terminal"])
+def test_tab_completes_a_profile_name_with_a_space_as_one_word(terminal, typed, completed, aws_home):
     with open(aws_home / ".aws" / "config", "a", encoding="utf-8") as config:
         config.write("\n[profile my profile]\nsource_profile = stage-default\n")
-    terminal.type("mfaenv get my")
+    terminal.type(f"mfaenv get {typed}")
     terminal.press("Tab")
-    terminal.wait_for(lambda screen: "mfaenv get my\\ profile" in screen, "the name completed as one word")
+    terminal.wait_for(lambda screen: f"mfaenv get {completed}" in screen, "the name completed as one word")
     terminal.press("C-u")
 
 
@@ -194,7 +209,14 @@ def exit_status(terminal: Terminal) -> str:
     return "$status" if terminal.shell == "fish" else "$?"
 
 
-@shells
+def with_status(terminal: Terminal, command: str) -> str:
+    """The command, then `rc=` and its exit status. In Nushell a failure ends the line: `try` it."""
+    if terminal.shell == "nu":
+        return f"try {{ {command} }} catch {{ }}; echo rc=($env.LAST_EXIT_CODE)"
+    return f"{command}; echo rc={exit_status(terminal)}"
+
+
+@shells_and_nu
 def test_a_mistyped_code_is_asked_again_and_a_spaced_code_is_accepted(terminal):
     terminal.type("mfaenv stage")
     terminal.press("Enter")
@@ -231,10 +253,10 @@ def test_ctrl_c_or_ctrl_d_at_the_code_prompt_ends_the_line_cleanly(terminal, key
         terminal.wait_for(lambda screen: "rc=6" in screen, "mfaenv's exit status")
 
 
-@shells
+@shells_and_nu
 def test_another_shells_syntax_is_refused_and_the_terminal_stays_open(terminal):
     """fish's `set -e VAR; or true` evaluated by bash or zsh turned on errexit and closed the terminal."""
-    other = {"bash": "fish", "zsh": "fish", "fish": "powershell"}[terminal.shell]
+    other = {"bash": "fish", "zsh": "fish", "fish": "powershell", "nu": "bash"}[terminal.shell]
     terminal.type("mfaenv stage 123456")
     terminal.press("Enter")
     terminal.wait_for_prompt(rf"\[{FRESH}\] \w+>", "the prompt with the session")
