@@ -72,7 +72,11 @@ def key_digest(key: Mapping[str, Optional[str]]) -> str:
 
 
 def _key_lines(key: Mapping[str, Optional[str]]) -> List[str]:
-    """``key.NAME=VALUE`` per field of the key, ``key.NAME`` alone for a None, sorted."""
+    """``key.NAME=VALUE`` per field of the key, ``key.NAME`` alone for a None, sorted.
+
+    A NAME is one of sessions.py's field names: ASCII letters and ``_`` (no ``=``,
+    no line break), so that the lines, and their digest, tell every key apart.
+    """
     return sorted(f"key.{name}" if value is None else f"key.{name}={_escaped(value)}" for name, value in key.items())
 
 
@@ -82,7 +86,17 @@ def _escaped(value: str) -> str:
 
 
 def _unescaped(text: str) -> str:
-    return text.encode("ascii").decode("unicode_escape")
+    """The value ``_escaped`` made ``text`` of; ValueError for text it could not have made.
+
+    Escapes it never writes (``\\q``, octal, ``\\N{...}``) are refused before decoding:
+    the codec would take some of them with only a DeprecationWarning.
+    """
+    if any(not escape or escape[0] not in "xuUtnr" for escape in text.replace("\\\\", "").split("\\")[1:]):
+        raise ValueError("not an escaped value")
+    value = text.encode("ascii").decode("unicode_escape")
+    if _escaped(value) != text:
+        raise ValueError("not an escaped value")
+    return value
 
 
 def warn(message: str) -> None:
@@ -206,7 +220,7 @@ class SessionCache:
     def clear(self) -> int:
         """Remove every entry (and temp files left by a killed writer); the number of entries removed."""
         removed = 0
-        for name in self._names(include_temp=True):
+        for name in self._names(include_leftovers=True):
             if self._remove(name) and name.endswith((SUFFIX, *OLD_SUFFIXES)):
                 removed += 1
         return removed
@@ -224,7 +238,7 @@ class SessionCache:
                 found.append(entry)
         return found
 
-    def _names(self, include_temp: bool = False) -> List[str]:
+    def _names(self, include_leftovers: bool = False) -> List[str]:
         try:
             names = os.listdir(self._fd)
         except OSError:
@@ -232,7 +246,7 @@ class SessionCache:
         return [
             name for name in names
             if (name.endswith(SUFFIX) and not name.startswith("."))
-            or (include_temp and (name.endswith(".tmp") or name.endswith(OLD_SUFFIXES)))
+            or (include_leftovers and (name.endswith(".tmp") or name.endswith(OLD_SUFFIXES)))
         ]
 
     def _read(self, name: str) -> Optional[CacheEntry]:
@@ -252,7 +266,7 @@ class SessionCache:
             if problem is not None:
                 warn(f"session cache entry {os.path.join(self.path, name)} not read: it is {problem}")
                 return None
-            raw = os.read(fd, MAX_ENTRY_BYTES)
+            raw = os.read(fd, MAX_ENTRY_BYTES + 1)
         except OSError:
             return None
         finally:
@@ -269,6 +283,8 @@ class SessionCache:
 
 def _entry(raw: bytes) -> Optional[CacheEntry]:
     """An entry from a file's bytes; None for anything that is not a well-formed entry."""
+    if len(raw) > MAX_ENTRY_BYTES:
+        return None
     try:
         lines = raw.decode("ascii").split("\n")
         if lines[0] != HEADER or lines[-1] != "":

@@ -28,6 +28,7 @@ from mfaenv.variables import Session, account_from_arn, account_from_serial, par
 # ProfileStore still hands out pathlib.Path objects to the modules that write files.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import configparser
     from pathlib import Path
     from typing import Dict, List, Mapping, Optional, Tuple, Union
 
@@ -56,7 +57,7 @@ FALLBACK_SESSION_NAME = "mfaenv"
 ROLE_MIN_DURATION, ROLE_MAX_DURATION = 900, 43200
 
 # The three rules below are regular expressions written out with str methods (no `re` on
-# the hot path); tests/test_profiles.py holds each to its expression on arbitrary text.
+# the hot path); tests/test_hot_path_rules.py holds each to its expression on arbitrary text.
 
 
 def is_region_name(text: str) -> bool:
@@ -209,36 +210,46 @@ _NO_DEFAULT_SECTION = "\0mfaenv-no-default-section"
 def _plain_sections(text: str) -> Optional[Dict[str, Dict[str, str]]]:
     """The sections of a plainly written file, exactly as configparser reads them; else None.
 
-    Plainly written: each line is blank, a comment (``#``, ``;``), ``[section]`` or
-    ``key = value`` (or ``key: value``), none of them indented, and no section or key
-    comes twice. That is every file the AWS CLI or a person usually writes, and reading
-    it takes no `re`, which configparser loads. Anything else (a continuation line, an
-    indented key, text after a header, a line of neither kind, a duplicate) returns None
-    and is left to configparser, whose reading, or error, is the rule: a property test
-    (tests/test_profiles.py) holds the two to the same result.
+    Plainly written: each line is blank, a comment (``#``, ``;``), ``[section]``,
+    ``key = value`` (or ``key: value``) or, indented under a key, a continuation of its
+    value (the AWS CLI writes ``s3 =`` and its settings so); keys and headers are not
+    indented, and no section or key comes twice. Reading that takes no `re`, which
+    configparser loads. Anything else (an indented key, text after a header, a ``]``
+    inside a section name, which Python 3.9 reads otherwise, a line of neither kind, a
+    duplicate) returns None and is left to configparser, whose reading, or error, is the
+    rule: a property test (tests/test_hot_path_rules.py) holds the two to one result.
     """
-    sections: Dict[str, Dict[str, str]] = {}
+    sections: Dict[str, Dict[str, List[str]]] = {}
     current = None
+    value_lines = None  # of the last key; None right after a header
     for line in text.split("\n"):  # configparser's read_string splits at "\n" only
-        value = line.strip()
-        if not value or value[0] in "#;":
+        stripped = line.strip()
+        if not stripped:
+            if value_lines is not None:
+                value_lines.append("")  # kept only if a continuation line follows
+            continue
+        if stripped[0] in "#;":
             continue
         if line[0].isspace():
-            return None
-        if value[0] == "[":
-            name = value[1:-1]
-            if value[-1] != "]" or not name or name in sections or name == _NO_DEFAULT_SECTION:
+            if value_lines is None:
+                return None
+            value_lines.append(stripped)
+            continue
+        if stripped[0] == "[":
+            name = stripped[1:-1]
+            if stripped[-1] != "]" or not name or "]" in name or name in sections or name == _NO_DEFAULT_SECTION:
                 return None
             current = sections[name] = {}
+            value_lines = None
             continue
-        at = min((found for found in (value.find("="), value.find(":")) if found >= 0), default=-1)
+        at = min((found for found in (stripped.find("="), stripped.find(":")) if found >= 0), default=-1)
         if current is None or at <= 0:  # junk before the first section, no delimiter, no key
             return None
-        key = value[:at].rstrip().lower()
+        key = stripped[:at].rstrip().lower()
         if key in current:
             return None
-        current[key] = value[at + 1:].strip()
-    return sections
+        value_lines = current[key] = [stripped[at + 1:].strip()]
+    return {name: {key: "\n".join(lines).rstrip() for key, lines in keys.items()} for name, keys in sections.items()}
 
 
 def _configparser_sections(text: str, path: Union[str, Path]) -> Dict[str, Dict[str, str]]:

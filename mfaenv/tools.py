@@ -115,10 +115,12 @@ def credential_process_json(session: variables.Session, account: Optional[str]) 
 
 
 def json_string(text: str) -> str:
-    """``text`` as a JSON string in ASCII, which any JSON reader turns back into exactly ``text``.
+    """``text`` as a JSON string in ASCII, which a JSON reader turns back into ``text``.
 
     Printable ASCII stays as it is; ``"``, ``\\``, controls and every other character
-    become ``\\uXXXX``, and a character beyond U+FFFF a surrogate pair (RFC 8259).
+    become ``\\uXXXX``, and a character beyond U+FFFF a surrogate pair (RFC 8259), as
+    ``json.dumps`` does. (So, as there, a lone surrogate stays one, which strict readers
+    refuse, and two that happen to form a pair read back as the character they spell.)
     """
     if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
         return f'"{text}"'

@@ -122,7 +122,7 @@ def account_from_arn(arn: str) -> Optional[str]:
     """The 12-digit account of an IAM ARN (an MFA device, a role); None for anything else.
 
     The rule ``arn:[^:]+:iam::([0-9]{12}):`` at the start, written without `re` (the hot
-    path loads none); tests/test_variables.py holds it to that expression.
+    path loads none); tests/test_hot_path_rules.py holds it to that expression.
     """
     parts = arn.split(":", 5)
     if len(parts) == 6 and parts[0] == "arn" and parts[1] and parts[2:4] == ["iam", ""]:
