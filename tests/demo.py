@@ -43,7 +43,7 @@ env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u MFAENV
 if command -v aws >/dev/null; then
     step 'mfaenv exec admin -- aws sts get-caller-identity --query Arn   # any program, no shell needed'
     mfaenv exec admin -- aws sts get-caller-identity --query Arn --output text
-    step 'aws sts get-caller-identity --profile cp --query Arn   # [profile cp] credential_process = mfaenv credential-process stage'
+    step 'aws sts get-caller-identity --profile cp --query Arn   # [profile cp] credential_process = mfaenv credential-process readonly'
     aws sts get-caller-identity --profile cp --query Arn --output text
 fi
 step 'mfaenv forget                 # drop the cached sessions'
@@ -71,7 +71,7 @@ source_profile = stage-default
 mfa_serial = arn:aws:iam::111111111111:mfa/jane
 
 [profile cp]
-credential_process = mfaenv credential-process stage
+credential_process = mfaenv credential-process readonly
 region = us-east-1
 """
 

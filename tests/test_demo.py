@@ -23,4 +23,5 @@ def test_demo_runs_the_whole_flow_and_lists_only_the_users_variables():
     assert "new terminal: readonly 210987654321" in result.stdout  # no code: the MFA session came from the cache
     if shutil.which("aws", path=str(Path(sys.executable).parent)):  # the AWS CLI (test extra, Python 3.10+)
         assert result.stdout.count("arn:aws:sts::") == 2, result.stdout  # exec and credential_process
+        assert "assumed-role/readonly/jane" in result.stdout, "the AWS CLI did not get the cached role session"
     assert result.stdout.count("exit status 1") == 1  # `mfaenv status` after unset
