@@ -384,6 +384,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                   Command("python -c pass", [PY, "-c", "pass"]), 1.5))
                 pairs.append(Pair(Command("mfaenv status", [*mfaenv, "status"], env=session_env,
                                               ok_codes=(0,) if moto else (0, 1)), typer_cmd, 1.3))
+            # Every Tab of completion: both AWS files read, every profile name printed.
+            pairs.append(Pair(Command("mfaenv profiles", [*mfaenv, "profiles"]),
+                              Command("python -c pass", [PY, "-c", "pass"]), 1.5))
             # typer's own cost, absolute: a typer upgrade moves the `import typer` baseline too,
             # and typer 0.29 imports pydantic only when an app runs (SPEC "Speed").
             pairs.append(Pair(Command("trivial typer app", [PY, "-c", TRIVIAL_TYPER_APP]), typer_cmd, None))
