@@ -394,6 +394,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             pairs.append(Pair(init, Command("python -c pass", [PY, "-c", "pass"]), 1.5))
             # The floor of an older console script: pip < 24's wrapper does `import re` (~5 ms).
             pairs.append(Pair(init, Command("python -c 'import re'", [PY, "-c", "import re"]), None))
+            # Nushell's module, when env.nu saves it at every start (README, "Nushell").
+            pairs.append(Pair(Command("mfaenv init nu", [*mfaenv, "init", "nu"]),
+                              Command("python -c pass", [PY, "-c", "pass"]), 1.5))
 
             measure(pairs, rounds, env, progress=sys.stderr.isatty())
 

@@ -279,8 +279,13 @@ def test_other_commands_print_and_are_not_evaluated(shell, shell_env):
         "mfaenv init bash | head -n 1",
     )
     result = run_in(shell, script, shell_env)
-    out = result.stdout
-    assert values(out, "rc") == ["1", "0", "0", "0"], result.stderr
+    assert values(result.stdout, "rc") == ["1", "0", "0", "0"], result.stderr
+    assert_printed_by_the_other_commands(result.stdout)
+    assert "not found" not in result.stderr
+
+
+def assert_printed_by_the_other_commands(out: str) -> None:
+    """What status, prompt, list, --version, --help, help and `init bash` print, after a fetch."""
     assert "profile:  stage" in out
     assert re.search(rf"^{FRESH}$", out, re.M)
     assert re.search(r"^PROFILE\s+ROLE\s+SOURCE", out, re.M)
@@ -288,7 +293,6 @@ def test_other_commands_print_and_are_not_evaluated(shell, shell_env):
     assert "--code-command" in out  # the help text
     assert "Usage: mfaenv PROFILE [CODE]" in out  # mfaenv help
     assert "# mfaenv shell integration for bash" in out
-    assert "not found" not in result.stderr
 
 
 #: Per shell, what a user's rc file may hold before the init line: functions and aliases named like

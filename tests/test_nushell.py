@@ -24,7 +24,10 @@ from hypothesis import strategies as st
 
 import sts_standin as standin
 from conftest import IN_CI, closed_sts, require_shell, run_shell
-from test_integration import FRESH, PROMPT_CASES, ROOT, SHELL_DIR, names_with_controls, prompt_env, shell_env, values  # noqa: F401
+from test_integration import (  # noqa: F401 (shell_env: a fixture)
+    FRESH, PROMPT_CASES, ROOT, SHELL_DIR, assert_printed_by_the_other_commands, names_with_controls, prompt_env, shell_env,
+    values,
+)
 from test_shells import CANARY, HOSTILE_PROFILE_NAMES, SERIAL
 
 #: The variables a session sets, one line: profile, account, token, and the user's MFAENV_SHELL.
@@ -212,15 +215,9 @@ def test_other_commands_print_and_are_not_loaded(config_dir, shell_env):
         'mfaenv exec stage -- sh -c "echo exec=$MFAENV_PROFILE"',
     ])
     result = run_nu(config_dir, script, shell_env)
-    out = result.stdout
-    assert values(out, "rc") == ["1", "0", "0", "0"], result.stderr
-    assert "profile:  stage" in out
-    assert re.search(rf"^{FRESH}$", out, re.M)
-    assert re.search(r"^PROFILE\s+ROLE\s+SOURCE", out, re.M)
-    assert re.search(r"^mfaenv \d", out, re.M)
-    assert "--code-command" in out and "Usage: mfaenv PROFILE [CODE]" in out
-    assert "# mfaenv shell integration for bash" in out
-    assert values(out, "exec") == ["stage"]
+    assert values(result.stdout, "rc") == ["1", "0", "0", "0"], result.stderr
+    assert_printed_by_the_other_commands(result.stdout)
+    assert values(result.stdout, "exec") == ["stage"]
 
 
 def test_another_shells_syntax_is_refused_and_the_session_kept(config_dir, shell_env):
