@@ -45,13 +45,14 @@ end
 # session, exactly as `mfaenv prompt` does. A session is there while its
 # credentials are: after `set -e AWS_SESSION_TOKEN` the segment goes. fish has
 # no clock variable, so one `date` per render is the whole cost (no Python, no
-# AWS call).
+# AWS call); with no `date` on PATH there is no time to show, and no segment.
 function mfaenv_prompt --description 'mfaenv prompt segment: profile, account, time left'
     test -n "$MFAENV_PROFILE" -a -n "$AWS_ACCESS_KEY_ID" -a -n "$AWS_SECRET_ACCESS_KEY" -a -n "$AWS_SESSION_TOKEN"
     or return 0
     # Digits only, as in the other shells: anything else is no usable session.
     # \z, not $: PCRE's $ also matches before a final newline.
     string match -qr '^[0-9]{1,11}\z' -- "$MFAENV_EXPIRES"; or return 0
+    command -q date; or return 0
     # math works in doubles: a value past 2^53 is no usable session either, and
     # its error must not land in the prompt.
     set -l __mfaenv_left (builtin math "$MFAENV_EXPIRES - "(command date +%s) 2>/dev/null)

@@ -585,6 +585,13 @@ def test_prompt_function_runs_with_no_commands_on_path(shell, shell_env, tmp_pat
     assert result.stdout.splitlines() == ["stage 111111111111 11h59m", "var=stage 111111111111 11h59m"]
 
 
+def test_fish_prompt_without_date_on_path_leaves_the_segment_out_quietly(shell_env):
+    """fish has no clock of its own: without `date` there is no time left to show, and no error in the prompt."""
+    environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 43170})
+    result = run_in("fish", with_init("fish", "set -g PATH", "set -l segment (mfaenv_prompt)", 'echo "[$segment]"'), environ)
+    assert (result.stdout, result.stderr) == ("[]\n", "")
+
+
 @pytest.mark.parametrize("clock", [
     "unset EPOCHSECONDS",  # bash before 5.0 has none
     "unset EPOCHSECONDS; EPOCHSECONDS='a[$(touch pwned)0]'",  # a user's variable, which arithmetic would run
