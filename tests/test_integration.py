@@ -555,6 +555,18 @@ def test_the_readmes_simple_bash_prompt_leaves_no_stray_space(shell_env):
     assert values(result.stdout, "without") == ["$ |"]
 
 
+@pytest.mark.parametrize("recipe_title", ["# zsh, simple", "# zsh, no subshell"])
+def test_the_readmes_zsh_prompts_show_a_percent_in_a_profile_name_as_it_is(recipe_title, shell_env):
+    """With prompt_subst, zsh reads %-escapes in what $(...) printed: %F{red} would colour, %~ show a path."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(recipe_title)) + 1
+    recipe = lines[start:next(i for i in range(start, len(lines)) if lines[i].startswith(("#", "```")))]
+    environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 43170, "MFAENV_PROFILE": "dev%F{red}%~100%"})
+    script = with_init("zsh", "setopt prompt_subst", *recipe, "__my_mfaenv_segment 2>/dev/null", 'print -rP -- "$RPROMPT"')
+    result = run_in("zsh", script, environ)
+    assert result.stdout == "dev%F{red}%~100% 111111111111 11h59m\n", result.stderr
+
+
 #: Profile names of printable ASCII, every C0 and C1 control, DEL, and some wider characters.
 names_with_controls = st.text(
     alphabet=st.one_of(st.characters(min_codepoint=0x20, max_codepoint=0x7E), st.characters(min_codepoint=1, max_codepoint=0x1F),
