@@ -34,9 +34,12 @@ export def --env --wrapped main [...arguments: string] {
         # --shell says (the CLI refuses another syntax). The code prompt uses /dev/tty, not
         # stdout. A failed run ends here with its own error and exit status
         # ($env.LAST_EXIT_CODE), as any external command does, and nothing is loaded.
-        let record = (with-env {MFAENV_WRAPPER: nu} { ^mfaenv ...$arguments } | from json)
+        # Captured whole before it is parsed: piped on into `from json`, a failure's exit
+        # status would be lost (Nushell 0.108).
+        let output = (with-env {MFAENV_WRAPPER: nu} { ^mfaenv ...$arguments })
         # `forget` prints nothing when this shell held none of the sessions it removed.
-        if $record != null {
+        if not ($output | is-empty) {
+            let record = ($output | from json)
             let removed = ($record | columns | where {|name| ($record | get $name) == null })
             hide-env --ignore-errors ...$removed
             $record | reject ...$removed | load-env
@@ -140,7 +143,8 @@ def __mfaenv_complete [spans: list<string>] {
         if $candidate =~ '^[\w.,:@+=/-]+\z' {
             $candidate
         } else {
-            $'"($candidate | str replace --all '\' '\\' | str replace --all '"' '\"')"'
+            let escaped = ($candidate | str replace --all '\' '\\' | str replace --all '"' '\"')
+            $'"($escaped)"'
         }
     }
 }
