@@ -129,6 +129,11 @@ def run_on_terminal(argv: Sequence[str], environ: Dict[str, str], *keys: str, st
 NPM_NUSHELL = Path(__file__).resolve().parent / "js" / "node_modules" / "@nushell"
 
 
+#: The oldest Nushell the integration supports (0.108: `@complete`), the same package under another
+#: name: tests/test_nushell.py runs every scenario in it too.
+OLDEST_NUSHELL = Path(__file__).resolve().parent / "js" / "node_modules" / "nushell-oldest" / "bin" / "nu"
+
+
 def find_shell(name: str) -> Optional[str]:
     """Path of a shell: the one on PATH wins; Nushell is also looked for where npm put it."""
     path = shutil.which(name)

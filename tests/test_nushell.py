@@ -13,6 +13,7 @@ test_integration.py, whose prompt cases and environments are reused.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import sts_standin as standin
-from conftest import IN_CI, closed_sts, require_shell, run_shell
+from conftest import IN_CI, OLDEST_NUSHELL, closed_sts, require_shell, run_shell
 from test_integration import (  # noqa: F401 (shell_env: a fixture)
     FRESH, PROMPT_CASES, ROOT, SHELL_DIR, assert_printed_by_the_other_commands, names_with_controls, prompt_env, shell_env,
     values,
@@ -39,6 +40,17 @@ RC = 'print $"rc=($env.LAST_EXIT_CODE)"'
 def caught(line: str) -> str:
     """A line whose failure is reported, not fatal: an error ends a Nushell script."""
     return f"try {{ {line} }} catch {{ }}; {RC}"
+
+
+@pytest.fixture(autouse=True, params=["newest", "oldest"])
+def nushell_release(request, monkeypatch) -> None:
+    """Every scenario runs in the newest Nushell (or the `nu` on PATH) and in the oldest the README
+    promises, which is first on PATH for the test (0.108 lost a failed run's status once)."""
+    if request.param == "oldest":
+        if not OLDEST_NUSHELL.exists():
+            message = f"no {OLDEST_NUSHELL}; the README's test command installs it (npm ci --prefix tests/js)"
+            pytest.fail(message) if IN_CI else pytest.skip(message)
+        monkeypatch.setenv("PATH", f"{OLDEST_NUSHELL.parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}")
 
 
 def readme_line(start: str) -> str:
