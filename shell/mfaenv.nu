@@ -139,8 +139,9 @@ def __mfaenv_complete [spans: list<string>] {
         $fetch_options
     }
     $candidates | where {|candidate| $candidate | str starts-with $typed } | each {|candidate|
-        # A name Nushell would split or read otherwise goes in double-quoted.
-        if $candidate =~ '^[\w.,:@+=/-]+\z' {
+        # A name Nushell would split or read otherwise goes in double-quoted: also the words it
+        # takes for a value even where a string is expected (0.108 reads -inf as null).
+        if $candidate =~ '^[\w.,:@+=/-]+\z' and $candidate !~ '(?i)^(true|false|null|[+-]?inf|nan)\z' {
             $candidate
         } else {
             let escaped = ($candidate | str replace --all '\' '\\' | str replace --all '"' '\"')

@@ -60,6 +60,7 @@ def readme_line(start: str) -> str:
 
 
 SAVE_MODULE = readme_line("mfaenv init nu | save")
+REFRESH_MODULE = readme_line("let mfaenv_init = (^mfaenv init nu")
 USE_MODULE = readme_line("use mfaenv.nu")
 RIGHT_PROMPT = readme_line("$env.PROMPT_COMMAND_RIGHT")
 
@@ -91,6 +92,18 @@ def session_vars(stdout: str) -> List[List[str]]:
 # --- set-up as the README says -------------------------------------------------------------------
 
 
+def test_the_env_nu_refresh_leaves_the_module_as_it_was_when_mfaenv_fails(config_dir, shell_env, tmp_path):
+    """A failing `mfaenv init nu` (here: a mfaenv that prints half and exits 3) must not truncate the module."""
+    fake = tmp_path / "bin" / "mfaenv"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nprintf 'export def main [] {'\nexit 3\n")
+    fake.chmod(0o755)
+    before = (config_dir / "mfaenv.nu").read_bytes()
+    environ = {**shell_env, "XDG_CONFIG_HOME": str(config_dir.parent), "PATH": f"{fake.parent}{os.pathsep}{shell_env['PATH']}"}
+    run_shell("nu", REFRESH_MODULE, environ)
+    assert (config_dir / "mfaenv.nu").read_bytes() == before
+
+
 @pytest.mark.parametrize("saved_by", ["once", "env.nu"])
 def test_the_readmes_setup_gives_config_nu_the_wrapper_and_the_prompt(saved_by, shell_env, tmp_path):
     """`use mfaenv.nu *` in config.nu finds the module saved beside it: once by hand, or by
@@ -100,7 +113,7 @@ def test_the_readmes_setup_gives_config_nu_the_wrapper_and_the_prompt(saved_by, 
     environ = {**shell_env, "XDG_CONFIG_HOME": str(folder.parent)}
     if saved_by == "once":
         assert run_shell("nu", SAVE_MODULE, environ).returncode == 0
-    (folder / "env.nu").write_text(SAVE_MODULE + "\n" if saved_by == "env.nu" else "", encoding="utf-8")
+    (folder / "env.nu").write_text(REFRESH_MODULE + "\n" if saved_by == "env.nu" else "", encoding="utf-8")
     (folder / "config.nu").write_text(f"{USE_MODULE}\n{RIGHT_PROMPT}\n", encoding="utf-8")
     script = f"mfaenv stage 123456; {RC}; print $'right=(do $env.PROMPT_COMMAND_RIGHT)'"
     result = subprocess.run(
@@ -379,6 +392,20 @@ def nu_completions(config_dir: Path, line: str, env: Dict[str, str], tmp_path: P
 ])
 def test_nu_completes_commands_profiles_and_options(line, expected, config_dir, shell_env, tmp_path):
     assert nu_completions(config_dir, line, shell_env, tmp_path) == expected
+
+
+def test_nu_completes_a_profile_name_nushell_would_read_as_a_value_quoted(config_dir, shell_env, aws_home, tmp_path):
+    """true, false and null are values to Nushell even where a string is expected (0.108 also
+    refuses inf and NaN, and reads -inf as null): completed, each still arrives as its name."""
+    names = ["true", "Null", "-inf", "NaN", "inform"]
+    with open(aws_home / ".aws" / "config", "a", encoding="utf-8") as config:
+        config.writelines(f"\n[profile {name}]\nsource_profile = stage-default\n" for name in names)
+    completed = [word for word in nu_completions(config_dir, "mfaenv get ", shell_env, tmp_path)
+                 if word.strip('"') in names]
+    assert sorted(completed) == sorted(['"true"', '"Null"', '"-inf"', '"NaN"', "inform"])
+    arrived = run_shell("nu", "def --wrapped f [...names: string] { print ($names | to json --raw) }\n"
+                        f"f {' '.join(completed)}", shell_env)
+    assert json.loads(arrived.stdout) == [word.strip('"') for word in completed], arrived.stderr
 
 
 def test_nu_completes_a_profile_name_with_a_space_as_one_quoted_word(config_dir, shell_env, aws_home, tmp_path):
