@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from mfaenv.variables import Session
 
-MIN_DURATION, MAX_DURATION, DEFAULT_DURATION = 900, 129600, 43200
+MIN_DURATION, MAX_DURATION = 900, 129600
 
 
 class GetRequest(namedtuple("GetRequest", [
@@ -81,7 +81,7 @@ def prepare(
     chain = store.chain(request.profile, source=request.source, serial=request.serial)
     _check_duration(request.duration, chain)
     if request.persist:
-        from mfaenv import persist  # only here: it loads tempfile and the lock
+        from mfaenv import persist  # only here: it loads the file editor and the lock
 
         persist.check_writable(store.credentials_path, chain.name, store.config_path)
 
@@ -95,7 +95,7 @@ def prepare(
 
     session, origin = sessions.obtain(
         chain, environ, code=code, ask_code=ask_code, force=request.force,
-        duration=request.duration, min_seconds_left=min_seconds_left,
+        duration=request.duration, min_seconds_left=min_seconds_left, persisted=lambda: store.persisted(chain),
     )
     if request.persist:
         # Also a reused session: `mfaenv stage --persist` must leave [stage] holding it
@@ -140,7 +140,7 @@ class Column(namedtuple("Column", ["header", "cell"])):
     __slots__ = ()
 
 
-def list_columns(environ: Mapping[str, str]) -> List[Column]:
+def list_columns(store: ProfileStore, environ: Mapping[str, str]) -> List[Column]:
     """The columns of `mfaenv list`, left to right; a column may close over state opened once per run."""
     cached = _cached_sessions(environ)
     return [
@@ -148,7 +148,7 @@ def list_columns(environ: Mapping[str, str]) -> List[Column]:
         Column("ROLE", lambda chain: chain.target_role.arn if chain.target_role else "-"),
         Column("SOURCE", lambda chain: chain.target_role.source if chain.target_role else chain.base.source),
         Column("MFA DEVICE", lambda chain: chain.base.serial),
-        Column("PERSISTED SESSION", lambda chain: session_expiry(chain.persisted)),
+        Column("PERSISTED SESSION", lambda chain: session_expiry(store.persisted(chain))),
         Column("CACHED SESSION", cached),
     ]
 
@@ -163,16 +163,12 @@ def _cached_sessions(environ: Mapping[str, str]) -> Callable[[Chain], str]:
 
     def cell(chain: Chain) -> str:
         try:
-            key = sessions.build(chain, environ, _never_asked, None).key
+            key = sessions.build(chain, environ, sessions.no_code, None).key
         except MfaenvError:  # a chain STS would refuse (durations): never cached either
             return "-"
         return session_expiry(found.get(key_digest(key)))
 
     return cell
-
-
-def _never_asked() -> str:
-    raise AssertionError("list asks for no code")
 
 
 def session_expiry(session: Optional[Session]) -> str:
@@ -194,7 +190,7 @@ def list_profiles(environ: Mapping[str, str] = os.environ) -> str:
     store = ProfileStore(environ)
     surveyed = store.survey()
     usable = [chain for _name, chain in surveyed if isinstance(chain, Chain)]
-    columns = list_columns(environ)
+    columns = list_columns(store, environ)
     rows = [[column.header for column in columns]]
     rows += [[shown(column.cell(chain)) for column in columns] for chain in usable]
     text = _aligned(rows) if usable else ""

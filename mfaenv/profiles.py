@@ -19,7 +19,7 @@ import stat
 from collections import namedtuple
 
 from mfaenv.errors import FileFormatError, ProfileError
-from mfaenv.variables import Session, account_from_arn, account_from_serial, parse_expiry
+from mfaenv.variables import Session, account_from_arn, parse_expiry
 
 # On the path of a cached `credential-process` (every AWS CLI or SDK start): no typing,
 # dataclasses (inspect) or pathlib (urllib.parse, ipaddress) at run time, and no `re` (with
@@ -297,7 +297,6 @@ class Profile(namedtuple("Profile", [
     "region",  # exported; from the target or the source profile (or None)
     "call_region",  # region of the STS call itself
     "code_command",  # mfa_process (or None)
-    "persisted",  # a Session --persist left in the target's section (or None)
 ])):
     """Everything needed to fetch a session for one target profile."""
 
@@ -331,9 +330,8 @@ class Chain(namedtuple("Chain", [
     "name",  # the target profile
     "base",  # the Profile with the long-term keys + MFA device
     "roles",  # the Roles, in the order they are assumed
-    "persisted",  # a Session --persist left in the target's section (or None)
     "code_command",  # or None
-], defaults=((), None, None))):
+], defaults=((), None))):
     """A target profile resolved: the base's MFA session, then each role in the order it is assumed."""
 
     __slots__ = ()
@@ -350,7 +348,7 @@ class Chain(namedtuple("Chain", [
     @property
     def account(self) -> Optional[str]:
         """The target session's account: the last role's, else the MFA device's."""
-        return self.roles[-1].account if self.roles else account_from_serial(self.base.serial)
+        return self.roles[-1].account if self.roles else account_from_arn(self.base.serial)
 
 
 def default_session_name(serial: str) -> str:
@@ -448,7 +446,7 @@ class ProfileStore:
         self._refuse_non_mfa(name, name)
         if not self.is_role(name):
             base = self.resolve(name, source=source, serial=serial)
-            return Chain(name=name, base=base, persisted=base.persisted, code_command=base.code_command)
+            return Chain(name=name, base=base, code_command=base.code_command)
         role_names: List[str] = []  # the target first
         current, explicit = name, source
         while True:
@@ -484,7 +482,6 @@ class ProfileStore:
             name=name,
             base=base,
             roles=roles,
-            persisted=self.persisted_session(name),
             code_command=next((self.lookup(role, "mfa_process") for role in role_names
                                if self.lookup(role, "mfa_process")), base.code_command),
         )
@@ -581,7 +578,6 @@ class ProfileStore:
             region=region,
             call_region=region or self._environment_region(),
             code_command=self.lookup(name, "mfa_process") or self.lookup(source_name, "mfa_process"),
-            persisted=None if source_name == name else self.persisted_session(name),
         )
 
     def _source_name(self, name: str, explicit: Optional[str]) -> str:
@@ -642,6 +638,16 @@ class ProfileStore:
                 reason="no MFA device (no mfa_serial or aws_arn_mfa)",
             )
         return serial
+
+    def persisted(self, chain: Chain) -> Optional[Session]:
+        """The session --persist left in the target's section; none where that section holds the long-term keys.
+
+        Read only when asked for (reuse, `list`): an expiry in another tool's form goes
+        to datetime, which every Tab and every cached credential-process would pay.
+        """
+        if not chain.roles and chain.base.source == chain.name:
+            return None
+        return self.persisted_session(chain.name)
 
     def persisted_session(self, name: str) -> Optional[Session]:
         """A complete session in the target's credentials section, if any."""

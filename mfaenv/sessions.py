@@ -155,18 +155,22 @@ class Cached(Provider):
 
 
 class Reused(Provider):
-    """A session already at hand (this shell's, the persisted one) while it has time left, else the inner provider's."""
+    """A session already at hand (this shell's, the persisted one) while it has time left, else the inner provider's.
 
-    def __init__(self, session: Optional[Session], origin: str, inner: Provider, min_seconds_left: int):
-        self.session, self.origin, self.inner, self.min_seconds_left = session, origin, inner, min_seconds_left
+    ``find`` looks for it only when this provider is asked: a cache hit above never reads the file's.
+    """
+
+    def __init__(self, find: Callable[[], Optional[Session]], origin: str, inner: Provider, min_seconds_left: int):
+        self.find, self.origin, self.inner, self.min_seconds_left = find, origin, inner, min_seconds_left
 
     @property
     def key(self) -> Optional[Key]:
         return self.inner.key
 
     def retrieve(self) -> Retrieved:
-        if self.session is not None and self.session.seconds_left() > self.min_seconds_left:
-            return self.session, self.origin
+        session = self.find()
+        if session is not None and session.seconds_left() > self.min_seconds_left:
+            return session, self.origin
         return self.inner.retrieve()
 
 
@@ -179,6 +183,7 @@ def obtain(
     force: bool = False,
     duration: Optional[int] = None,
     min_seconds_left: int = REUSE_MARGIN_SECONDS,
+    persisted: Callable[[], Optional[Session]] = lambda: None,
 ) -> Retrieved:
     """The target's session and its origin: this shell, the cache, the credentials file, or STS.
 
@@ -186,20 +191,21 @@ def obtain(
     cache). ``ask_code`` is called only when STS needs a code that was not given,
     and at most once. ``duration`` (--duration) sets the target session's length:
     the MFA session's for a plain profile, the last role's for a role profile.
+    ``persisted`` finds the session --persist left in the target's section.
     """
     reuse = code is None and not force
-    cache = open_cache(environ)
+    cache = SessionCache.open(environ)
 
     def wrap(provider: Provider, target: bool) -> Provider:
         if target and reuse:
-            provider = Reused(chain.persisted, FILE, provider, min_seconds_left)
+            provider = Reused(persisted, FILE, provider, min_seconds_left)
         if cache is not None:
             provider = Cached(provider, cache, chain.name, reuse, min_seconds_left)
         return provider
 
     provider = build(chain, environ, _code_source(code, ask_code), duration, wrap)
     if reuse:
-        provider = Reused(session_in_shell(chain.name, environ), SHELL, provider, min_seconds_left)
+        provider = Reused(lambda: session_in_shell(chain.name, environ), SHELL, provider, min_seconds_left)
     return provider.retrieve()
 
 
@@ -263,7 +269,7 @@ def cache_keys(chain: Chain, environ: Mapping[str, str] = os.environ) -> List[Ke
         direct = through_mfa[0]._replace(duration=ROLE_MAX_SECONDS)
         variants.append(chain._replace(roles=(direct, *through_mfa[1:])))
     for variant in variants:
-        provider: Optional[Provider] = build(variant, environ, _no_code, None)
+        provider: Optional[Provider] = build(variant, environ, no_code, None)
         stacked: List[Key] = []
         while provider is not None:
             stacked.insert(0, provider.key)
@@ -325,11 +331,6 @@ def sts_endpoint(region: str, environ: Mapping[str, str]) -> str:
 # -- the pieces around the stack ------------------------------------------------------------------------
 
 
-def open_cache(environ: Mapping[str, str]) -> Optional[SessionCache]:
-    """The session cache, or None when it is off or has no folder."""
-    return SessionCache.open(environ)
-
-
 def session_in_shell(profile: str, environ: Mapping[str, str]) -> Optional[Session]:
     """The session an earlier export of this profile left in this shell, if any."""
     if environ.get("MFAENV_PROFILE") != profile:
@@ -345,11 +346,11 @@ def _code_source(code: Optional[str], ask: Optional[Callable[[], str]]) -> Calla
         if code is not None:
             return code
         if not asked:
-            asked.append((ask or _no_code)())
+            asked.append((ask or no_code)())
         return asked[0]
 
     return source
 
 
-def _no_code() -> str:
+def no_code() -> str:
     raise AssertionError("an MFA code was needed where none can be asked for")
