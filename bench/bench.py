@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from emulator import clean_environ, make_aws_home, moto_server  # noqa: E402  (shared with the tests and the demo)
 
-from mfaenv.commands import DEFAULT_DURATION  # noqa: E402
+from mfaenv.sessions import MFA_SESSION_SECONDS  # noqa: E402
 from mfaenv.profiles import Chain, Profile, ProfileStore  # noqa: E402
 from mfaenv.sessions import ROLE_SESSION_SECONDS  # noqa: E402
 
@@ -138,7 +138,7 @@ def sts_script(module: str, client: str, call: Profile) -> str:
         f"c = {client}('sts', region_name={call.call_region!r}, aws_access_key_id={call.access_key_id!r}, "
         f"aws_secret_access_key={call.secret_access_key!r})\n"
         f"r = c.get_session_token(SerialNumber={call.serial!r}, TokenCode={CODE!r}, "
-        f"DurationSeconds={DEFAULT_DURATION})['Credentials']\n" + PRINT_EXPORTS
+        f"DurationSeconds={MFA_SESSION_SECONDS})['Credentials']\n" + PRINT_EXPORTS
     )
 
 
@@ -150,7 +150,7 @@ def role_script(chain: Chain) -> str:
         f"c = boto3.client('sts', region_name={base.call_region!r}, aws_access_key_id={base.access_key_id!r}, "
         f"aws_secret_access_key={base.secret_access_key!r})\n"
         f"s = c.get_session_token(SerialNumber={base.serial!r}, TokenCode={CODE!r}, "
-        f"DurationSeconds={DEFAULT_DURATION})['Credentials']\n"
+        f"DurationSeconds={MFA_SESSION_SECONDS})['Credentials']\n"
         f"c = boto3.client('sts', region_name={role.call_region!r}, aws_access_key_id=s['AccessKeyId'], "
         "aws_secret_access_key=s['SecretAccessKey'], aws_session_token=s['SessionToken'])\n"
         f"r = c.assume_role(RoleArn={role.arn!r}, RoleSessionName={role.session_name!r}, "
@@ -355,7 +355,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         "aws sts get-session-token",
                         [aws, "sts", "get-session-token", "--profile", call.source, "--region", call.call_region,
                          "--serial-number", call.serial, "--token-code", CODE,
-                         "--duration-seconds", str(DEFAULT_DURATION), "--output", "json"],
+                         "--duration-seconds", str(MFA_SESSION_SECONDS), "--output", "json"],
                     )
                     pairs.append(Pair(awscmd, boto3_cmd, None))
                 elif not options.quick:

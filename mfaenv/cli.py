@@ -378,7 +378,7 @@ def _build_app():
             message += (f"; removed the session persisted in [{profile}] of {done.persisted_file}" if done.persisted_removed
                         else f"; no persisted session in [{profile}] of {done.persisted_file}")
         message += "; this shell's session was one of them and is removed" if done.shell_text else ""
-        if os.environ.get("MFAENV_QUIET") != "1":
+        if not feedback.quiet(os.environ):
             print(f"mfaenv: {shown(message)}", file=sys.stderr)
         _write(done.shell_text)
 

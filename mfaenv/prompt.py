@@ -18,8 +18,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Mapping, Optional
 
-#: variables.CREDENTIAL_VARIABLES, spelled out so that the prompt need not import it
-#: (tests/test_imports.py checks that the two agree).
+#: The credential variables of a session; variables.py exports them under the name
+#: CREDENTIAL_VARIABLES (the prompt, hot, cannot import variables.py).
 SESSION_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 

@@ -11,7 +11,7 @@ from collections import namedtuple
 
 # The prompt's reader of MFAENV_EXPIRES and its rule for an epoch, shared so that all
 # readers agree (prompt.py is the hot one: it cannot import this module).
-from mfaenv.prompt import expires_from_environment, is_epoch
+from mfaenv.prompt import SESSION_CREDENTIALS as CREDENTIAL_VARIABLES, expires_from_environment, is_epoch
 
 # A cached `credential-process` (every AWS CLI or SDK start) passes through here: no typing,
 # no dataclasses (which loads inspect) and no datetime at run time for the usual expiry form.
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 #: A session with at most this many seconds left is treated as expired for reuse.
 REUSE_MARGIN_SECONDS = 300
 
-CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 EXPIRY_VARIABLES = ("AWS_CREDENTIAL_EXPIRATION", "AWS_SESSION_EXPIRATION")
 MFAENV_VARIABLES = ("MFAENV_PROFILE", "MFAENV_ACCOUNT", "MFAENV_EXPIRES")
 #: Read by botocore and the SDKs for account-based endpoints.
@@ -132,11 +131,6 @@ def account_from_arn(arn: str) -> Optional[str]:
     return None
 
 
-def account_from_serial(serial: str) -> Optional[str]:
-    """The 12-digit account of an MFA device ARN; None for a hardware serial."""
-    return account_from_arn(serial)
-
-
 def session_exports(
     session: Session,
     profile: str,
@@ -217,13 +211,12 @@ def _region_restores(environ: Mapping[str, str]) -> Variables:
 
 def session_from_environment(environ: Mapping[str, str]) -> Optional[Session]:
     """The session an earlier export left in this shell, if it is complete."""
-    expires = expires_from_environment(environ)
-    try:
-        return Session(
-            access_key_id=environ["AWS_ACCESS_KEY_ID"],
-            secret_access_key=environ["AWS_SECRET_ACCESS_KEY"],
-            session_token=environ["AWS_SESSION_TOKEN"],
-            expires=expires,
-        ) if expires is not None else None
-    except KeyError:
+    expires = expires_from_environment(environ)  # None unless the three credentials are there too
+    if expires is None:
         return None
+    return Session(
+        access_key_id=environ["AWS_ACCESS_KEY_ID"],
+        secret_access_key=environ["AWS_SECRET_ACCESS_KEY"],
+        session_token=environ["AWS_SESSION_TOKEN"],
+        expires=expires,
+    )

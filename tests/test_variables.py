@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import require_shell, run_mfaenv, run_shell
-from mfaenv.variables import account_from_serial, format_expiry, parse_expiry
+from mfaenv.variables import account_from_arn, format_expiry, parse_expiry
 
 NOON_UTC = int(datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc).timestamp())
 
@@ -56,9 +56,9 @@ def test_garbage_expiry_is_refused(text):
 
 
 def test_account_comes_from_the_mfa_device_arn():
-    assert account_from_serial("arn:aws:iam::111111111111:mfa/jane") == "111111111111"
-    assert account_from_serial("arn:aws-us-gov:iam::222222222222:mfa/jane") == "222222222222"
-    assert account_from_serial("GAHT12345678") is None  # a hardware token's serial
+    assert account_from_arn("arn:aws:iam::111111111111:mfa/jane") == "111111111111"
+    assert account_from_arn("arn:aws-us-gov:iam::222222222222:mfa/jane") == "222222222222"
+    assert account_from_arn("GAHT12345678") is None  # a hardware token's serial
 
 
 def _export(env, profile, shell="bash"):
