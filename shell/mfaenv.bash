@@ -137,7 +137,7 @@ __mfaenv_complete() {
                 __mfaenv_profiles=1
             else
                 case $__mfaenv_first in
-                    init) ((COMP_CWORD == 2)) && __mfaenv_words=(bash zsh fish powershell) ;;
+                    init) ((COMP_CWORD == 2)) && __mfaenv_words=(bash zsh fish powershell nu) ;;
                     unset) __mfaenv_words=(--shell) ;;
                     list | status | prompt | help) ;;
                     credential-process) ((COMP_CWORD == 2)) && __mfaenv_profiles=1 ;;

@@ -141,7 +141,7 @@ complete -c mfaenv -n '__mfaenv_at_argument 1' -a credential-process -d 'credent
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a forget -d 'remove cached sessions'
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a '(__mfaenv_profiles)' -d profile
 complete -c mfaenv -n '__mfaenv_at_argument 2; and __mfaenv_first_is get exec credential-process forget' -a '(__mfaenv_profiles)' -d profile
-complete -c mfaenv -n '__mfaenv_at_argument 2; and __mfaenv_first_is init' -a 'bash zsh fish powershell'
+complete -c mfaenv -n '__mfaenv_at_argument 2; and __mfaenv_first_is init' -a 'bash zsh fish powershell nu'
 # Under this wrapper the output is fish: the CLI refuses another syntax.
 complete -c mfaenv -n '__mfaenv_first_is unset forget' -l shell -x -a fish -d 'shell syntax'
 complete -c mfaenv -n '__mfaenv_first_is forget' -l persisted -d 'also remove the session --persist wrote'

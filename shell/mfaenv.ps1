@@ -112,7 +112,7 @@ Register-ArgumentCompleter -Native -CommandName mfaenv -ScriptBlock {
     $before = @($commandAst.CommandElements |
         Where-Object { $_.Extent.EndOffset -lt $cursorPosition } |
         ForEach-Object { $_.ToString() })
-    $shells = 'bash', 'zsh', 'fish', 'powershell'
+    $shells = 'bash', 'zsh', 'fish', 'powershell', 'nu'
     $options = '--shell', '--persist', '--duration', '--source', '--serial', '--force', '--code-command'
     $previous = $before[-1]
     $first = if ($before.Count -gt 1) { $before[1] } else { '' }

@@ -119,7 +119,7 @@ __mfaenv_complete() {
         return
     fi
     __mfaenv_profiles=(${(f)"$(\builtin command mfaenv profiles 2>/dev/null)"})
-    __mfaenv_shells=(bash zsh fish powershell)
+    __mfaenv_shells=(bash zsh fish powershell nu)
     __mfaenv_options=(--shell --persist --duration --source --serial --force --code-command)
     case ${words[CURRENT-1]} in
         # Under this wrapper the output is zsh: the CLI refuses another syntax.

@@ -682,7 +682,7 @@ def bash_completions(words: List[str], env) -> List[str]:
 @pytest.mark.parametrize("words, expected", [
     (["mfaenv", "st"], ["stage", "stage-default", "status"]),
     (["mfaenv", "pro"], ["prod", "prod-default", "prompt"]),
-    (["mfaenv", "init", ""], ["bash", "fish", "powershell", "zsh"]),
+    (["mfaenv", "init", ""], ["bash", "fish", "nu", "powershell", "zsh"]),
     (["mfaenv", "get", "d"], ["default", "dev"]),
     (["mfaenv", "stage", "--s"], ["--serial", "--shell", "--source"]),
     (["mfaenv", "stage", "--source", "prod"], ["prod", "prod-default"]),
@@ -715,7 +715,7 @@ def test_bash_completes_a_profile_name_with_a_space_as_one_word(typed, expected,
 
 @pytest.mark.parametrize("line, expected", [
     ("mfaenv st", ["stage", "stage-default", "status"]),
-    ("mfaenv init ", ["bash", "fish", "powershell", "zsh"]),
+    ("mfaenv init ", ["bash", "fish", "nu", "powershell", "zsh"]),
     ("mfaenv get d", ["default", "dev"]),
     ("mfaenv stage --s", ["--serial", "--shell", "--source"]),
     ("mfaenv stage --source prod", ["prod", "prod-default"]),
