@@ -524,7 +524,7 @@ class ProfileStore:
             external_id=self.lookup(name, "external_id"),
             duration=self._duration_seconds(name),
             region=region,
-            call_region=region or self._environment_region(),
+            call_region=region or self._environment_region(name),
             source=beneath[0],
         )
 
@@ -555,8 +555,19 @@ class ProfileStore:
                 return region
         return None
 
-    def _environment_region(self) -> str:
-        return self.environ.get("AWS_REGION") or self.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    def _environment_region(self, target: str) -> str:
+        """The region of the STS call where no profile names one: checked here, where the variable is known,
+        so that a bad one is refused before a code is asked for."""
+        for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            value = self.environ.get(variable)
+            if value:
+                if not is_region_name(value):
+                    raise ProfileError(
+                        f"profile '{target}': {variable} {value!r} is not a region name; fix it or unset it",
+                        reason=f"{variable} is not a region name",
+                    )
+                return value
+        return "us-east-1"
 
     # -- the base: long-term keys and the MFA device ---------------------------------------------
 
@@ -576,7 +587,7 @@ class ProfileStore:
             secret_access_key=secret_access_key,
             serial=serial,
             region=region,
-            call_region=region or self._environment_region(),
+            call_region=region or self._environment_region(target),
             code_command=self.lookup(name, "mfa_process") or self.lookup(source_name, "mfa_process"),
         )
 

@@ -170,9 +170,8 @@ def _call(
     from botocore.utils import get_environ_proxies
     from urllib3.exceptions import HTTPError, ReadTimeoutError as BodyReadTimeoutError
 
-    if not is_region_name(region):  # checked here too: the region makes the endpoint's host name
-        raise ProfileError(f"profile '{profile}': {_region_origin(region, environ)} is not a region name; "
-                           f"fix it or unset it")
+    if not is_region_name(region):  # profiles.py checked where it came from; the host name is made of it
+        raise ProfileError(f"profile '{profile}': region {region!r} is not a region name")
     url = endpoint_url(region, environ)
     total = _timeout("MFAENV_TOTAL_TIMEOUT", TOTAL_TIMEOUT, environ)
     deadline = time.monotonic() + total
@@ -287,14 +286,6 @@ def _within(deadline: float, work: Callable[[], T]) -> T:
     if not done:
         raise value
     return value
-
-
-def _region_origin(region: str, environ: Mapping[str, str]) -> str:
-    """Where a call's region came from: profiles.py has checked every region a profile names."""
-    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        if environ.get(variable):
-            return f"{variable} {region!r}" if environ[variable] == region else f"region {region!r}"
-    return f"region {region!r}"
 
 
 def _without_userinfo(url: str) -> str:

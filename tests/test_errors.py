@@ -264,6 +264,15 @@ def test_a_region_cannot_send_the_signed_request_elsewhere(where, aws_home, tcp_
     assert connections == [], "the signed request went to the host named in the region"
 
 
+def test_a_malformed_aws_region_is_refused_before_a_code_is_asked_for(standin_env, sts_standin, tmp_path):
+    """The code command may be a key touch or a typed code: it must not run for a call that cannot be made."""
+    asked = tmp_path / "asked"
+    result = run_mfaenv(["stage", "--code-command", f"touch {asked}; echo 123456"], {**standin_env, "AWS_REGION": "eu_west_1"})
+    assert_clean_failure(result, PROFILE, ["'stage'", "AWS_REGION 'eu_west_1'", "not a region name"])
+    assert not asked.exists(), "the code was asked for"
+    assert sts_standin.requests == []
+
+
 @pytest.mark.parametrize("region", ["us-east-1 # prod", "eu-west-1\n", "-x", "12345", "a" * 64])
 def test_a_malformed_region_is_refused_before_any_network_call(region, standin_env, sts_standin):
     result = run_mfaenv(["stage", "123456"], {**standin_env, "AWS_REGION": region})
