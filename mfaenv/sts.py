@@ -191,6 +191,7 @@ def _call(
     no_answer = StsUnavailableError(
         f"profile '{profile}': no answer from {shown} in time; try again with the next MFA code"
     )
+    sent = 0  # requests sent: the deadline can end the loop before the next one
     try:
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -207,6 +208,7 @@ def _call(
             signer.add_auth(request)
             prepared = request.prepare()
             prepared.stream_output = True  # read by _exchange, at most MAX_ANSWER_BYTES
+            sent += 1
             try:
                 status, content = _within(deadline, lambda: _exchange(http, prepared))
             except (_TooLate, ReadTimeoutError, BodyReadTimeoutError):
@@ -232,7 +234,7 @@ def _call(
     finally:
         http.close()
     raise StsUnavailableError(
-        f"profile '{profile}': STS unavailable after {attempt + 1} attempts ({failure}); try again shortly"
+        f"profile '{profile}': STS unavailable after {sent} attempt{'' if sent == 1 else 's'} ({failure}); try again shortly"
     )
 
 

@@ -21,7 +21,7 @@ import sts_standin as standin
 from conftest import exported, run_mfaenv
 from test_errors import PROFILE, STS_UNAVAILABLE, assert_clean_failure
 from mfaenv import sts
-from mfaenv.errors import StsRejectedError
+from mfaenv.errors import StsRejectedError, StsUnavailableError
 
 KEY_ID, SECRET = "AKIAEXAMPLESTAGE0001", "example/stage+SECRET0000000000000000000"
 SERIAL = "arn:aws:iam::111111111111:mfa/jane"
@@ -269,6 +269,20 @@ def test_the_total_timeout_covers_the_retries(standin_env, sts_standin):
     result = run_mfaenv(["stage", "123456"], {**standin_env, "MFAENV_TOTAL_TIMEOUT": "2"}, timeout=120)
     assert result.returncode == STS_UNAVAILABLE, result.stderr
     assert len(sts_standin.requests) < sts.MAX_ATTEMPTS
+
+
+def test_when_the_deadline_ends_the_retries_the_error_counts_the_requests_sent(sts_standin, monkeypatch):
+    """Throttled at once, then a backoff pause (here the longest, 1 s) that would pass the 0.8 s deadline."""
+    monkeypatch.setattr(sts.random, "uniform", lambda low, high: high)
+    sts_standin.answer(standin.THROTTLED, standin.THROTTLED, standin.THROTTLED)
+    with pytest.raises(StsUnavailableError) as raised:
+        sts.get_session_token(
+            profile="stage", access_key_id=KEY_ID, secret_access_key=SECRET, serial=SERIAL, code="123456",
+            duration=43200, region="us-east-1",
+            environ={"AWS_ENDPOINT_URL_STS": sts_standin.url, "MFAENV_TOTAL_TIMEOUT": "0.8"},
+        )
+    assert len(sts_standin.requests) == 1
+    assert "after 1 attempt (" in str(raised.value)
 
 
 def test_a_huge_answer_is_not_read_past_a_mebibyte(standin_env, sts_standin):
