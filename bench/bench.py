@@ -360,14 +360,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     pairs.append(Pair(awscmd, boto3_cmd, None))
                 elif not options.quick:
                     warnings.append("AWS CLI not found: its row is skipped")
-                _, _, first = run(fetch, env)  # also fills the session cache
+                _, _, first = run(fetch, env)  # the session for the prompt and status rows (no cache here)
                 session_env = session_environ(env, first.stdout)
                 # A new terminal: no session in the environment, the session cache in a private
                 # runtime folder filled by one fetch; the hit itself calls no STS.
                 runtime = Path(scratch) / "run"
                 runtime.mkdir(mode=0o700)
                 cache_env = {**env, "XDG_RUNTIME_DIR": str(runtime)}
-                run(Command("fill the cache", [*mfaenv, PROFILE, CODE], env=cache_env), env)
+                fill = Command("fill the cache", [*mfaenv, PROFILE, CODE], env=cache_env)
+                failed = check(fill, run(fill, env)[2])
+                if failed:  # the cache-hit, credential-process and exec rows would measure failures
+                    warnings.append(failed)
                 hit = Command(f"mfaenv {PROFILE} (cache hit)", [*mfaenv, PROFILE], env=cache_env)
                 cache_hit = Pair(hit, Command("python -c 'import typer'", [PY, "-c", "import typer"]), 1.3)
                 pairs.extend(tool_pairs(mfaenv, cache_env, first.stdout, aws, options.quick))

@@ -333,6 +333,10 @@ class StsStandIn:
         """The requests for this action, in order."""
         return [request for request in self.requests if request.action == action]
 
+    def actions(self) -> List[Optional[str]]:
+        """The action of every request, in order."""
+        return [request.action for request in self.requests]
+
     def _next(self) -> Response:
         with self._lock:
             return self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]

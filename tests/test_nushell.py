@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 import sts_standin as standin
 from conftest import IN_CI, OLDEST_NUSHELL, closed_sts, require_shell, run_shell
 from test_integration import (  # noqa: F401 (shell_env: a fixture)
-    FRESH, PROMPT_CASES, ROOT, SHELL_DIR, assert_printed_by_the_other_commands, names_with_controls, prompt_env, shell_env,
-    values,
+    FRESH, PROMPT_CASES, ROOT, SHELL_DIR, assert_printed_by_the_other_commands, names_with_controls, prompt_env,
+    session_vars, shell_env, values,
 )
 from test_shells import CANARY, HOSTILE_PROFILE_NAMES, SERIAL
 
@@ -83,10 +83,6 @@ def run_nu(config_dir: Path, script: str, env: Dict[str, str], cwd=None) -> subp
         [path, "--no-config-file", "-c", f"use '{config_dir / 'mfaenv.nu'}' *\n{script}"], env=env, cwd=cwd,
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, start_new_session=True,
     )
-
-
-def session_vars(stdout: str) -> List[List[str]]:
-    return [value.split("|") for value in values(stdout, "vars")]
 
 
 # --- set-up as the README says -------------------------------------------------------------------

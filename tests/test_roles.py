@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import pytest
 
 import sts_standin as standin
 from conftest import exported, run_mfaenv
+from test_profiles import make_store as profile_store
 from mfaenv.cache import key_digest
 from mfaenv.commands import GetRequest, prepare
 from mfaenv.profiles import ProfileStore, default_session_name
@@ -65,10 +66,6 @@ def add_config(aws_home: Path, text: str) -> None:
     config.write_text(config.read_text() + "\n" + text)
 
 
-def actions(standin: standin.StsStandIn) -> List[str]:
-    return [request.form.get("Action") for request in standin.requests]
-
-
 def ok(args, environ) -> Dict[str, str]:
     result = run_mfaenv([*args, "--shell", "bash"], environ)
     assert result.returncode == 0, result.stderr
@@ -82,7 +79,7 @@ def test_one_code_then_two_roles_in_separate_processes(roles_env, sts_standin):
     # Both roles demand MFA in their trust policy: the MFA session carries it.
     sts_standin.role(ADMIN_ARN, mfa=True).role(READONLY_ARN, mfa=True)
     admin = ok(["admin", "123456"], roles_env)
-    assert actions(sts_standin) == ["GetSessionToken", "AssumeRole"]
+    assert sts_standin.actions() == ["GetSessionToken", "AssumeRole"]
     mfa_call, role_call = sts_standin.requests
     mfa_session = sts_standin.issued[0]
     # The code goes to GetSessionToken, signed with the long-term keys...
@@ -104,7 +101,7 @@ def test_one_code_then_two_roles_in_separate_processes(roles_env, sts_standin):
     # Another role on the same source, in another process, with no code: one AssumeRole call,
     # signed with the same MFA session.
     readonly = ok(["readonly"], roles_env)
-    assert actions(sts_standin) == ["GetSessionToken", "AssumeRole", "AssumeRole"]
+    assert sts_standin.actions() == ["GetSessionToken", "AssumeRole", "AssumeRole"]
     third = sts_standin.requests[2]
     assert third.form["RoleArn"] == READONLY_ARN and third.answered == "ok"
     assert third.signing_key_id == mfa_session.access_key_id and "TokenCode" not in third.form
@@ -127,13 +124,13 @@ def test_the_plain_profiles_session_serves_its_roles(roles_env, sts_standin):
     stage = ok(["stage", "123456"], roles_env)
     assert stage["AWS_ACCOUNT_ID"] == "111111111111"
     ok(["admin"], roles_env)
-    assert actions(sts_standin) == ["GetSessionToken", "AssumeRole"]
+    assert sts_standin.actions() == ["GetSessionToken", "AssumeRole"]
 
 
 def test_a_code_given_fetches_a_new_mfa_session_and_assumes_the_role_again(roles_env, sts_standin):
     ok(["admin", "123456"], roles_env)
     ok(["admin", "654321"], roles_env)
-    assert actions(sts_standin) == ["GetSessionToken", "AssumeRole"] * 2
+    assert sts_standin.actions() == ["GetSessionToken", "AssumeRole"] * 2
     assert sts_standin.requests[2].form["TokenCode"] == "654321"
 
 
@@ -187,7 +184,7 @@ def test_a_role_session_is_reused_only_with_the_time_left_the_caller_needs(roles
     assert prepare(GetRequest("brief"), roles_env, min_seconds_left=300).origin == "cache"
     renewed = prepare(GetRequest("brief"), roles_env, min_seconds_left=900)
     assert renewed.origin == "sts"
-    assert actions(sts_standin) == ["GetSessionToken", "AssumeRole", "AssumeRole"]
+    assert sts_standin.actions() == ["GetSessionToken", "AssumeRole", "AssumeRole"]
 
 
 # -- what a role profile may say ----------------------------------------------------------------
@@ -196,7 +193,7 @@ def test_a_role_session_is_reused_only_with_the_time_left_the_caller_needs(roles
 def test_a_chain_assumes_each_role_in_order_with_its_external_id_and_session_name(roles_env, sts_standin):
     sts_standin.role(AUDIT_ARN, external_id="audit-7f3c", mfa=True)
     audit = ok(["audit", "123456"], roles_env)
-    assert actions(sts_standin) == ["GetSessionToken", "AssumeRole", "AssumeRole"]
+    assert sts_standin.actions() == ["GetSessionToken", "AssumeRole", "AssumeRole"]
     _mfa, first, second = sts_standin.requests
     assert first.form["RoleArn"] == ADMIN_ARN and "ExternalId" not in first.form
     assert first.form["RoleSessionName"] == "jane"
@@ -230,7 +227,7 @@ def test_a_role_longer_than_an_hour_is_assumed_with_the_code_and_no_mfa_session(
     args = ["long", "123456"] + (["--duration", "28800"] if how == "--duration" else [])
     sts_standin.role(ADMIN_ARN, mfa=True)
     ok(args, roles_env)
-    assert actions(sts_standin) == ["AssumeRole"], "the code must be spent once, on AssumeRole alone"
+    assert sts_standin.actions() == ["AssumeRole"], "the code must be spent once, on AssumeRole alone"
     call = sts_standin.requests[0]
     assert call.signer == "long-term" and call.signed_with(STAGE_SECRET) and call.answered == "ok"
     assert call.token is None
@@ -279,7 +276,7 @@ def test_a_wrong_code_fails_before_any_role_is_asked(roles_env, sts_standin):
     sts_standin.answer(standin.WRONG_CODE)
     result = run_mfaenv(["admin", "123456"], roles_env)
     assert_clean_failure(result, STS_REJECTED, ["MFA code"])
-    assert actions(sts_standin) == ["GetSessionToken"]
+    assert sts_standin.actions() == ["GetSessionToken"]
 
 
 def test_assume_role_denied_names_the_role_and_the_likely_causes(roles_env, aws_home, sts_standin):
@@ -292,7 +289,7 @@ def test_assume_role_denied_names_the_role_and_the_likely_causes(roles_env, aws_
     config = aws_home / ".aws" / "config"
     config.write_text(config.read_text().replace("source_profile = stage\nregion", "source_profile = stage\nexternal_id = corp-1234\nregion"))
     ok(["admin"], roles_env)
-    assert actions(sts_standin) == ["GetSessionToken", "AssumeRole", "AssumeRole"]
+    assert sts_standin.actions() == ["GetSessionToken", "AssumeRole", "AssumeRole"]
     assert sts_standin.requests[-1].answered == "ok"
 
 
@@ -303,7 +300,7 @@ def test_a_revoked_cached_mfa_session_says_to_give_a_new_code(roles_env, sts_sta
     assert_clean_failure(result, STS_REJECTED, ["'readonly'", READONLY_ARN, "expired or revoked", "MFA code"])
     sts_standin.answer(standin.success())
     ok(["readonly", "654321"], roles_env)
-    assert actions(sts_standin)[-2:] == ["GetSessionToken", "AssumeRole"]
+    assert sts_standin.actions()[-2:] == ["GetSessionToken", "AssumeRole"]
 
 
 def test_a_chained_role_asked_for_more_than_an_hour_is_refused_before_any_call(roles_env, aws_home, sts_standin):
@@ -379,7 +376,7 @@ def test_editing_the_role_after_caching_assumes_the_new_role(roles_env, aws_home
     config = aws_home / ".aws" / "config"
     config.write_text(config.read_text().replace(f"role_arn = {ADMIN_ARN}", "role_arn = arn:aws:iam::210987654321:role/poweruser"))
     ok(["admin"], roles_env)  # the MFA session still serves: no code
-    assert actions(sts_standin) == ["GetSessionToken", "AssumeRole", "AssumeRole"]
+    assert sts_standin.actions() == ["GetSessionToken", "AssumeRole", "AssumeRole"]
     assert sts_standin.requests[-1].form["RoleArn"] == "arn:aws:iam::210987654321:role/poweruser"
 
 
@@ -418,10 +415,8 @@ def test_the_default_session_name_is_the_iam_user_of_the_mfa_device(serial, name
 
 
 def make_store(tmp_path: Path, credentials: str, config: str) -> ProfileStore:
-    (tmp_path / "credentials").write_text(credentials)
-    (tmp_path / "config").write_text(config)
-    return ProfileStore({"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
-                         "AWS_CONFIG_FILE": str(tmp_path / "config"), "AWS_REGION": "us-west-2"})
+    """test_profiles' store over these files, with AWS_REGION set: the region a chain falls back to."""
+    return profile_store(tmp_path, credentials, config, AWS_REGION="us-west-2")
 
 
 JANE = "[jane]\naws_access_key_id = AKIAJANE\naws_secret_access_key = jane-secret\nmfa_serial = arn:aws:iam::111111111111:mfa/jane\n"

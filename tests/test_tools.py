@@ -9,12 +9,10 @@ Real AWS clients using these commands are in test_clients.py.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Dict, List
 
 import pytest
@@ -44,10 +42,6 @@ def cache_session(environ: Dict[str, str], seconds_left: int) -> None:
 def cache_env(standin_env, tmp_path) -> Dict[str, str]:
     """The stand-in's HOME with a session cache of its own."""
     return {**standin_env, "MFAENV_CACHE_DIR": str(tmp_path / "cache")}
-
-
-def actions(standin) -> List[str]:
-    return [request.form.get("Action") for request in standin.requests]
 
 
 def env_of(output: str) -> Dict[str, str]:
@@ -176,7 +170,7 @@ def test_credential_process_prints_the_json_sdks_read(standin_env, sts_standin):
     assert document["Expiration"].endswith("Z")  # botocore fails on a time without an offset
     assert abs(parse_expiry(document["Expiration"]) - (time.time() + 43200)) < 120
     assert document["AccountId"] == "111111111111"
-    assert actions(sts_standin) == ["GetSessionToken"]
+    assert sts_standin.actions() == ["GetSessionToken"]
 
 
 def test_credential_process_without_terminal_or_code_command_fails_cleanly(standin_env, sts_standin):
@@ -196,7 +190,7 @@ def test_credential_process_hands_out_a_session_only_with_more_than_15_minutes(
     result = run_mfaenv(["credential-process", "stage"], environ)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["AccessKeyId"] == (PERSISTED_KEY if handed_out else SESSION_KEY_ID)
-    assert actions(sts_standin) == ([] if handed_out else ["GetSessionToken"])
+    assert sts_standin.actions() == ([] if handed_out else ["GetSessionToken"])
 
     sts_standin.requests.clear()
     reused = run_mfaenv(["stage"], {**standin_env, "MFAENV_QUIET": "1"})  # no code command: reuse or fail
@@ -213,7 +207,7 @@ def test_a_cached_15_minute_session_is_not_handed_to_an_sdk_yet_get_reuses_it(
     result = run_mfaenv(["credential-process", "stage"], {**cache_env, "MFAENV_CODE_COMMAND": CODE_COMMAND})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["AccessKeyId"] == (CACHED_KEY if handed_out else SESSION_KEY_ID)
-    assert actions(sts_standin) == ([] if handed_out else ["GetSessionToken"])
+    assert sts_standin.actions() == ([] if handed_out else ["GetSessionToken"])
     if handed_out:
         return
     # The fetched session replaced the cached one: the next SDK start is served without STS.
