@@ -17,7 +17,6 @@ import pytest
 
 import sts_standin as standin
 from conftest import exported, run_mfaenv
-from test_profiles import make_store as profile_store
 from mfaenv.cache import key_digest
 from mfaenv.commands import GetRequest, prepare
 from mfaenv.profiles import ProfileStore, default_session_name
@@ -415,8 +414,12 @@ def test_the_default_session_name_is_the_iam_user_of_the_mfa_device(serial, name
 
 
 def make_store(tmp_path: Path, credentials: str, config: str) -> ProfileStore:
-    """test_profiles' store over these files, with AWS_REGION set: the region a chain falls back to."""
-    return profile_store(tmp_path, credentials, config, AWS_REGION="us-west-2")
+    """A store over tmp_path/credentials and tmp_path/config (some tests read them again by name),
+    with AWS_REGION set: the region a chain falls back to."""
+    (tmp_path / "credentials").write_text(credentials)
+    (tmp_path / "config").write_text(config)
+    return ProfileStore({"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+                         "AWS_CONFIG_FILE": str(tmp_path / "config"), "AWS_REGION": "us-west-2"})
 
 
 JANE = "[jane]\naws_access_key_id = AKIAJANE\naws_secret_access_key = jane-secret\nmfa_serial = arn:aws:iam::111111111111:mfa/jane\n"
