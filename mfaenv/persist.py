@@ -804,8 +804,10 @@ def _replace_atomically(target: Path, data: bytes, path: Path, before: Optional[
                 view = view[os.write(fd, view):]
             _copy_ownership_and_mode(fd, before.info if before else None, path)
             os.fsync(fd)
-            os.close(fd)
-            fd = None
+            # Forgotten before it is closed: a Ctrl-C (KeyboardInterrupt) right after the close
+            # would otherwise have the cleanup below close it again and fail with EBADF.
+            opened, fd = fd, None
+            os.close(opened)
             if not (before.unchanged(target, path) if before else not os.path.lexists(target)):
                 raise _ChangedMeanwhile
             os.replace(temp, target)

@@ -992,6 +992,30 @@ def test_sigterm_or_sigint_mid_write_leaves_no_temporary_file_with_the_session(t
     assert parse_sections(path.read_text(), path)["big"]["aws_session_token"][0] in "AB"
 
 
+def test_a_ctrl_c_just_after_the_temporary_file_is_closed_ends_as_ctrl_c_and_leaves_nothing(tmp_path, monkeypatch):
+    """The moment the random kills above hit once in a CI run: the cleanup closed the file again (EBADF),
+    and that error, not the Ctrl-C, ended the writer. Here the KeyboardInterrupt arrives exactly there."""
+    path = tmp_path / "credentials"
+    path.write_bytes(SEED)
+    real_close = os.close
+
+    def close_then_ctrl_c(fd):
+        is_temp = os.readlink(f"/proc/self/fd/{fd}").endswith(persist.TEMP_SUFFIX)
+        real_close(fd)
+        if is_temp:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(persist.os, "close", close_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        persist.write_session(path, "stage", {
+            "aws_access_key_id": "ASIANEW", "aws_secret_access_key": "secret", "aws_session_token": "token",
+            "expiration": "2031-01-01T00:00:00Z",
+        })
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["credentials", "credentials.lock"]
+    assert path.read_bytes() == SEED
+
+
 def test_a_writer_waits_for_the_lock_in_the_kernel_instead_of_polling(tmp_path):
     """Polling missed the short moments the lock was free and starved writers under load."""
     strace = shutil.which("strace")
