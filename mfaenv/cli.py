@@ -32,7 +32,7 @@ number is a code for $AWS_PROFILE: `mfaenv 123456`. Options of the main form:
 def _hot_init(args: "list[str]") -> "int | None":
     if len(args) != 1 or args[0].startswith("-"):
         return None
-    from mfaenv.integration import init_script
+    from mfaenv.shells.integration import init_script
 
     _write(init_script(args[0]))
     return 0
@@ -41,7 +41,7 @@ def _hot_init(args: "list[str]") -> "int | None":
 def _hot_profiles(args: "list[str]") -> "int | None":
     if args:
         return None
-    from mfaenv.commands import profile_names
+    from mfaenv.commands.get import profile_names
 
     _write(profile_names())
     return 0
@@ -50,7 +50,7 @@ def _hot_profiles(args: "list[str]") -> "int | None":
 def _hot_prompt(args: "list[str]") -> "int | None":
     if args:
         return None
-    from mfaenv.prompt import prompt_segment
+    from mfaenv.shells.prompt import prompt_segment
 
     segment = prompt_segment(os.environ)
     _write(segment + "\n" if segment else "")
@@ -61,7 +61,7 @@ def _hot_credential_process(args: "list[str]") -> "int | None":
     # Served from the cache it imports no botocore either; a fetch imports only that.
     if len(args) != 1 or args[0].startswith("-"):
         return None
-    from mfaenv.tools import credential_process
+    from mfaenv.commands.tools import credential_process
 
     _write(credential_process(args[0]))
     return 0
@@ -107,7 +107,7 @@ def _write(text: str) -> None:
 
 def _fail(message: str, status: int) -> None:
     # One line, whatever a profile name or an STS endpoint put into the message.
-    from mfaenv.display import shown
+    from mfaenv.terminal.display import shown
 
     print(f"mfaenv: {shown(message)}", file=sys.stderr)
     sys.exit(status)
@@ -160,8 +160,9 @@ def _build_app():
     import typer
     from typer.core import TyperCommand, TyperGroup
 
-    from mfaenv import commands, feedback
-    from mfaenv.codeinput import check_code
+    from mfaenv.commands import get as get_command
+    from mfaenv.terminal import feedback
+    from mfaenv.terminal.codeinput import check_code
 
     class DefaultToGet(TyperGroup):
         """`mfaenv stage 123456` means `mfaenv get stage 123456`.
@@ -260,15 +261,15 @@ def _build_app():
             profile = os.environ.get("AWS_PROFILE")
             if not profile:
                 raise UsageError("no profile given and AWS_PROFILE is not set; run 'mfaenv PROFILE [CODE]'")
-        request = commands.GetRequest(profile, code, shell, persist, duration, source, serial, force, code_command)
+        request = get_command.GetRequest(profile, code, shell, persist, duration, source, serial, force, code_command)
         # Printed on the terminal itself (no eval, no integration) the keys would only be shown:
         # refused before a code is asked for or sent. --persist needs no stdout: the file is the point.
         at_terminal = sys.stdout.isatty()
         if at_terminal and not persist:
-            from mfaenv.shells import detect_dialect
+            from mfaenv.shells.dialects import detect_dialect
 
             raise TerminalOutputError(feedback.how_to_load(ctx.meta.get(_ARGS, []), detect_dialect(shell).name))
-        text, prepared = commands.get(request)
+        text, prepared = get_command.get(request)
         if not at_terminal:
             _write(text)
         feedback.report(prepared, persisted=persist, environ=os.environ)
@@ -291,15 +292,15 @@ def _build_app():
         ),
     ):
         """Run a command with the session in its environment: mfaenv exec PROFILE [CODE] -- COMMAND [ARG]..."""
-        from mfaenv.tools import exec_command
+        from mfaenv.commands.tools import exec_command
 
-        request = commands.GetRequest(profile, code, None, False, duration, source, serial, force, code_command)
+        request = get_command.GetRequest(profile, code, None, False, duration, source, serial, force, code_command)
         exec_command(request, ctx.obj)
 
     @app.command("credential-process", cls=PlainUsage, short_help="Print the session as credential_process JSON.")
     def credential_process(profile: str = typer.Argument(..., metavar="PROFILE", help="Target profile, e.g. stage.")):
         """Print the session as credential_process JSON (credential_process = mfaenv credential-process stage)."""
-        from mfaenv.tools import credential_process
+        from mfaenv.commands.tools import credential_process
 
         _write(credential_process(profile))
 
@@ -308,7 +309,7 @@ def _build_app():
         shell: Optional[str] = typer.Option(None, "--shell", metavar=SHELLS_METAVAR, help="Syntax of the output."),
     ):
         """Print statements that remove every variable mfaenv sets."""
-        _write(commands.unset(shell))
+        _write(get_command.unset(shell))
 
     @app.command(cls=PlainUsage, short_help="Print the wrapper, prompt function and completion.")
     def init(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh, fish, powershell or nu.")):
@@ -328,14 +329,14 @@ def _build_app():
             mfaenv init nu | save -f ($nu.default-config-dir | path join mfaenv.nu)
             use mfaenv.nu *
         """
-        from mfaenv.integration import init_script
+        from mfaenv.shells.integration import init_script
 
         _write(init_script(shell))
 
     @app.command(cls=PlainUsage, short_help="Print the prompt segment: 'stage 123456789012 11h59m'.")
     def prompt():
         """Print the prompt segment, such as 'stage 123456789012 11h59m'."""
-        from mfaenv.prompt import prompt_segment
+        from mfaenv.shells.prompt import prompt_segment
 
         segment = prompt_segment(os.environ)
         _write(segment + "\n" if segment else "")
@@ -343,14 +344,14 @@ def _build_app():
     @app.command(cls=PlainUsage, short_help="Show this shell's session; exit 1 if none or expired.")
     def status():
         """Show this shell's session; exit 1 if there is none or it expired."""
-        from mfaenv.prompt import status_report
+        from mfaenv.shells.prompt import status_report
 
         _write(status_report(os.environ))
 
     @app.command("list", cls=PlainUsage, short_help="List profiles: role, source, MFA device, session.")
     def list_():
         """List profiles: role, source, MFA device and persisted session; what an unusable one lacks."""
-        table = commands.list_profiles()
+        table = get_command.list_profiles()
         if not table:
             print("mfaenv: no profiles in the credentials or config file", file=sys.stderr)
         _write(table)
@@ -366,9 +367,9 @@ def _build_app():
         ),
     ):
         """Remove cached sessions, so that the next use asks for a code."""
-        from mfaenv.display import shown
+        from mfaenv.terminal.display import shown
 
-        done = commands.forget(profile, shell, persisted=persisted)
+        done = get_command.forget(profile, shell, persisted=persisted)
         if done.folder is None:
             message = "no session cache in use" + ("" if persisted else ", nothing to forget")
         else:
@@ -398,6 +399,6 @@ def _build_app():
     @app.command("profiles", hidden=True)
     def profiles():
         """Profile names, one a line, for shell completion."""
-        _write(commands.profile_names())
+        _write(get_command.profile_names())
 
     return typer.main.get_command(app)

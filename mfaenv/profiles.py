@@ -19,7 +19,8 @@ import stat
 from collections import namedtuple
 
 from mfaenv.errors import FileFormatError, ProfileError
-from mfaenv.variables import Session, account_from_arn, parse_expiry
+from mfaenv.shells.variables import Session, account_from_arn
+from mfaenv.shells.expiry import parse_expiry
 
 # On the path of a cached `credential-process` (every AWS CLI or SDK start): no typing,
 # dataclasses (inspect) or pathlib (urllib.parse, ipaddress) at run time, and no `re` (with

@@ -11,7 +11,7 @@ Reuse order for the target, first hit wins: this shell, the cache, the
 persisted section, STS. Beneath the target, each session (the MFA session,
 each role of a chain) is looked for in the cache before STS is asked.
 
-This module imports no botocore: ``mfaenv.sts`` is imported only when a
+This module imports no botocore: ``mfaenv.aws.sts`` is imported only when a
 provider actually calls STS, so a cache hit costs no AWS library at all.
 """
 
@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import os
 
-from mfaenv import variables
-from mfaenv.cache import SessionCache, key_digest, sha256
+from mfaenv.shells import variables
+from mfaenv.stores.cache import SessionCache, key_digest, sha256
 from mfaenv.errors import ProfileError, UsageError
 from mfaenv.profiles import ROLE_MAX_DURATION as ROLE_MAX_SECONDS, configured_endpoint
-from mfaenv.variables import REUSE_MARGIN_SECONDS
+from mfaenv.shells.variables import REUSE_MARGIN_SECONDS
 
 # A cache hit of `credential-process` runs through here: no typing and no dataclasses at run time.
 TYPE_CHECKING = False
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
     from mfaenv.profiles import Chain, Profile, Role
-    from mfaenv.variables import Session
+    from mfaenv.shells.variables import Session
 
     Key = Dict[str, str]
     Retrieved = Tuple[Session, str]
@@ -64,7 +64,7 @@ class MfaSession(Provider):
         self.key = mfa_key(base, environ)
 
     def retrieve(self) -> Retrieved:
-        from mfaenv import sts  # the only path that loads botocore
+        from mfaenv.aws import sts  # the only path that loads botocore
 
         return sts.get_session_token(
             profile=self.base.name,
@@ -87,7 +87,7 @@ class AssumedRole(Provider):
 
     def retrieve(self) -> Retrieved:
         parent, _origin = self.parent.retrieve()
-        from mfaenv import sts
+        from mfaenv.aws import sts
 
         return sts.assume_role(
             profile=self.role.profile,
@@ -115,7 +115,7 @@ class RoleWithCode(Provider):
         self.key = role_key(role, long_term_key(base, environ))
 
     def retrieve(self) -> Retrieved:
-        from mfaenv import sts
+        from mfaenv.aws import sts
 
         return sts.assume_role(
             profile=self.role.profile,

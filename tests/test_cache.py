@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mfaenv import cache
-from mfaenv.cache import SessionCache, key_digest
-from mfaenv.variables import Session
+from mfaenv.stores import cache
+from mfaenv.stores.cache import SessionCache, key_digest
+from mfaenv.shells.variables import Session
 
 FOREIGN_UID = 4242
 #: One clock for the whole module, so that session() built twice compares equal.
@@ -352,8 +352,8 @@ def test_files_are_0600_whatever_the_umask(environ, folder):
 
 WRITER = """
 import sys, time
-from mfaenv.cache import SessionCache
-from mfaenv.variables import Session
+from mfaenv.stores.cache import SessionCache
+from mfaenv.shells.variables import Session
 key = {"kind": "mfa", "access_key_id": "AKIA", "secret": "s", "serial": "arn", "endpoint": "e"}
 cache = SessionCache.open({"MFAENV_CACHE_DIR": sys.argv[1]})
 tag = sys.argv[2]

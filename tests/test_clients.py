@@ -26,7 +26,7 @@ import pytest
 from conftest import IN_CI, run_mfaenv, run_shell
 from sts_standin import SESSION_KEY_ID, SESSION_SECRET, SESSION_TOKEN
 from test_codeinput import add_to_config, run_on_terminal
-from mfaenv.variables import parse_expiry
+from mfaenv.shells.expiry import parse_expiry
 
 BIN = Path(sys.executable).parent
 JS = Path(__file__).parent / "js"

@@ -22,7 +22,8 @@ from typing import Dict, List
 import pytest
 
 from conftest import clean_environ, require_shell, run_mfaenv, run_on_terminal  # noqa: F401 (test_tools, test_clients)
-from mfaenv import codecommand, codeinput
+from mfaenv.terminal import codecommand
+from mfaenv.terminal import codeinput
 from mfaenv.errors import CodeInputError, UsageError
 
 NO_CODE = 6  # CodeInputError's exit status

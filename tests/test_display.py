@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import run_mfaenv
-from mfaenv.display import shown
+from mfaenv.terminal.display import shown
 
 #: Every C0 control, DEL and every C1 control: what a terminal acts on.
 CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")

@@ -24,7 +24,7 @@ import pytest
 
 import sts_standin as standin
 from conftest import clean_environ, free_port, run_mfaenv
-from mfaenv import sts
+from mfaenv.aws import sts
 
 # Exit statuses of mfaenv/errors.py, as the README documents them.
 USAGE, PROFILE, STS_REJECTED, STS_UNAVAILABLE, NO_CODE, INTERNAL = 2, 3, 4, 5, 6, 70
@@ -389,10 +389,10 @@ def test_no_code_to_send_fails_at_once(args, mentions, standin_env, sts_standin)
 # for a bug: `get` raises something that is not an MfaenvError.
 _WITH_A_BUG = (
     "import sys\n"
-    "import mfaenv.commands\n"
+    "import mfaenv.commands.get\n"
     "def broken(*args, **kwargs):\n"
     "    raise KeyError('a bug')\n"
-    "mfaenv.commands.get = broken\n"
+    "mfaenv.commands.get.get = broken\n"
     "from mfaenv.cli import main\n"
     "main(sys.argv[1:])\n"
 )

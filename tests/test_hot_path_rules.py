@@ -18,9 +18,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mfaenv import profiles, tools
+from mfaenv import profiles
+from mfaenv.commands import tools
 from mfaenv.errors import FileFormatError
-from mfaenv.variables import Session, account_from_arn
+from mfaenv.shells.variables import Session, account_from_arn
 
 DATA = Path(__file__).parent / "data"
 

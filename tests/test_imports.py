@@ -20,6 +20,7 @@ import time
 from typing import Dict, List, Sequence
 
 import pytest
+from pathlib import Path
 
 from conftest import clean_environ, run_mfaenv
 
@@ -87,7 +88,7 @@ def test_init_loads_no_cli_framework_and_no_aws_sdk(shell, session_env):
     modules, result = imported_modules(["init", shell], session_env)
     assert result.returncode == 0, stderr_without_importtime(result)
     assert result.stdout.strip(), "init printed no script"
-    assert "mfaenv.integration" in modules, "init did not take its fast path"
+    assert "mfaenv.shells.integration" in modules, "init did not take its fast path"
     assert loaded(modules, CLI_FRAMEWORKS) == []
     assert loaded(modules, AWS_SDK) == []
 
@@ -119,27 +120,56 @@ def test_prompt_loads_no_cli_framework_and_no_aws_sdk(session_env):
     modules, result = imported_modules(["prompt"], session_env)
     assert result.returncode == 0, stderr_without_importtime(result)
     assert result.stdout.startswith("stage 111111111111 ")
-    assert "mfaenv.prompt" in modules
+    assert "mfaenv.shells.prompt" in modules
     assert loaded(modules, CLI_FRAMEWORKS) == []
     assert loaded(modules, AWS_SDK) == []
     # Within 1.5x `python -c pass` leaves no room for these (~10 ms together).
-    assert loaded(modules, ("typing", "dataclasses", "datetime", "re", "mfaenv.variables")) == []
+    assert loaded(modules, ("typing", "dataclasses", "datetime", "re", "mfaenv.shells.variables")) == []
 
 
-def test_the_prompts_own_list_of_credential_variables_is_the_exports():
-    from mfaenv import prompt, variables
+def test_no_module_of_mfaenv_imports_itself_in_a_circle():
+    """The package's folders carry one line (cli -> commands -> sessions -> stores | aws ->
+    profiles -> shells -> terminal): no module-level import closes a circle (prompt.py and
+    variables.py once imported each other; the expiry reader is now shells/expiry.py)."""
+    import ast
 
-    assert prompt.SESSION_CREDENTIALS == variables.CREDENTIAL_VARIABLES
+    package = Path(__file__).resolve().parent.parent / "mfaenv"
+    graph = {}
+    for path in package.rglob("*.py"):
+        name = ".".join(("mfaenv",) + path.relative_to(package).with_suffix("").parts)
+        targets = set()
+        for node in ast.parse(path.read_text()).body:  # module level only: a lazy import cannot loop
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mfaenv"):
+                targets.update(f"{node.module}.{alias.name}" for alias in node.names)
+                targets.add(node.module)
+            elif isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names if alias.name.startswith("mfaenv"))
+        graph[name.removesuffix(".__init__")] = targets
+    graph = {name: {target for target in targets if target in graph and target != name} for name, targets in graph.items()}
+
+    def circle_from(start, path):
+        for target in graph[start]:
+            if target == path[0]:
+                return path + [target]
+            if target not in path:
+                found = circle_from(target, path + [target])
+                if found:
+                    return found
+        return None
+
+    assert "mfaenv.shells.expiry" in graph["mfaenv.shells.prompt"]
+    for name in graph:
+        assert circle_from(name, [name]) is None, " -> ".join(circle_from(name, [name]))
 
 
 @pytest.mark.parametrize("served_from", ["cache", "shell"])
 def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sdk(served_from, session_env, tmp_path):
     """It runs at every AWS CLI or SDK start; only a fetch may load botocore (and then only its signer)."""
     if served_from == "cache":
-        from mfaenv.cache import SessionCache
+        from mfaenv.stores.cache import SessionCache
         from mfaenv.profiles import ProfileStore
         from mfaenv.sessions import mfa_key
-        from mfaenv.variables import Session, session_from_environment
+        from mfaenv.shells.variables import Session, session_from_environment
 
         session = session_from_environment(session_env)  # moved from this shell into the cache
         session_env = {k: v for k, v in session_env.items() if not k.startswith(("AWS_", "MFAENV_"))}
@@ -149,12 +179,12 @@ def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sd
     modules, result = imported_modules(["credential-process", "stage"], session_env)
     assert result.returncode == 0, stderr_without_importtime(result)
     assert '"AccessKeyId": "ASIAEXAMPLE000000001"' in result.stdout, "the session was not handed out"
-    assert "mfaenv.tools" in modules
-    assert {"mfaenv.profiles", "mfaenv.cache"} <= set(modules), "the parsed list lacks what a cache hit needs"
+    assert "mfaenv.commands.tools" in modules
+    assert {"mfaenv.profiles", "mfaenv.stores.cache"} <= set(modules), "the parsed list lacks what a cache hit needs"
     assert loaded(modules, CLI_FRAMEWORKS) == []
     assert loaded(modules, AWS_SDK) == []
     # mfaenv's modules for rendering shell text, asking for a code, fetching and writing files.
-    assert loaded(modules, HEAVY_STDLIB + ("mfaenv.shells", "mfaenv.codeinput", "mfaenv.sts", "mfaenv.persist")) == []
+    assert loaded(modules, HEAVY_STDLIB + ("mfaenv.shells.dialects", "mfaenv.terminal.codeinput", "mfaenv.aws.sts", "mfaenv.stores.persist")) == []
 
 
 @pytest.mark.parametrize(
@@ -192,14 +222,14 @@ def test_fetch_loads_only_the_signer_and_http_session(env):
 
 
 def test_the_session_cache_loads_no_cli_framework_and_no_aws_sdk(session_env):
-    """A cached `credential-process` (every AWS CLI start) goes through mfaenv.cache."""
+    """A cached `credential-process` (every AWS CLI start) goes through mfaenv.stores.cache."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import mfaenv.cache"],
+        [sys.executable, "-X", "importtime", "-c", "import mfaenv.stores.cache"],
         env=session_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, stderr_without_importtime(result)
     modules = [match.group(1) for match in map(IMPORT_LINE.match, result.stderr.splitlines()) if match]
-    assert {"mfaenv.cache", "mfaenv.variables"} <= set(modules), "the parsed list lacks what the cache imports"
+    assert {"mfaenv.stores.cache", "mfaenv.shells.variables"} <= set(modules), "the parsed list lacks what the cache imports"
     assert loaded(modules, CLI_FRAMEWORKS + AWS_SDK) == []
     assert loaded(modules, ("json", "re")) == [], "an entry is read and written without json"
     assert loaded(modules, ("_hashlib",)) == [], "OpenSSL loaded for one SHA-256"
@@ -217,5 +247,5 @@ def test_a_cache_hit_in_a_new_terminal_loads_no_aws_sdk(profile, env, aws_home, 
     modules, result = imported_modules([profile], env)
     assert result.returncode == 0, stderr_without_importtime(result)
     assert result.stdout == fetched.stdout, "the new terminal did not get the cached session"
-    assert "mfaenv.cache" in modules
+    assert "mfaenv.stores.cache" in modules
     assert loaded(modules, AWS_SDK + ("_hashlib",)) == []

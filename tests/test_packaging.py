@@ -64,7 +64,7 @@ def test_init_finds_the_scripts_in_a_wheel_and_in_a_checkout(tmp_path, layout):
         if layout in (name, "both"):
             folder.mkdir()
             (folder / "mfaenv.zsh").write_text(f"# zsh integration from the {name}\n", encoding="utf-8")
-    code = "import sys, mfaenv.integration as m; print(m.__file__); sys.stdout.write(m.init_script('zsh'))"
+    code = "import sys, mfaenv.shells.integration as m; print(m.__file__); sys.stdout.write(m.init_script('zsh'))"
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path)},
                             capture_output=True, text=True)
     module, text = result.stdout.split("\n", 1)

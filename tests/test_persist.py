@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import DATA, closed_sts, exported, run_mfaenv
-from mfaenv import persist
+from mfaenv.stores import persist
 from mfaenv.errors import FileFormatError, PersistError
 from mfaenv.profiles import parse_sections
 
@@ -420,7 +420,7 @@ KILLED_WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from mfaenv import persist
+    from mfaenv.stores import persist
     path = Path(sys.argv[1])
     print("ready", flush=True)
     for turn in range(10**9):
@@ -559,7 +559,7 @@ PARALLEL_WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from mfaenv import persist
+    from mfaenv.stores import persist
     tag = sys.argv[2]
     for _ in range(5):
         persist.write_session(Path(sys.argv[1]), "stage", {
@@ -1032,7 +1032,7 @@ def test_a_writer_waits_for_the_lock_in_the_kernel_instead_of_polling(tmp_path):
     trace = tmp_path / "trace"
     waiter = subprocess.Popen(
         [strace, "-f", "-qq", "-e", "trace=flock", "-o", str(trace), sys.executable, "-c",
-         f"from pathlib import Path; from mfaenv import persist; persist.write_session(Path({str(path)!r}), 'stage', {VALUES!r})"],
+         f"from pathlib import Path; from mfaenv.stores import persist; persist.write_session(Path({str(path)!r}), 'stage', {VALUES!r})"],
         stderr=subprocess.PIPE, text=True,
     )
     time.sleep(1.5)  # the waiter is waiting for the lock meanwhile
@@ -1049,7 +1049,7 @@ STRESS_WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from mfaenv import persist
+    from mfaenv.stores import persist
     path, name = Path(sys.argv[1]), sys.argv[2]
     for turn in range(25):
         persist.write_session(path, name, {

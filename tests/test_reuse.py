@@ -19,7 +19,7 @@ from typing import Dict
 import pytest
 
 from conftest import closed_sts, exported, free_port, run_mfaenv, run_shell
-from mfaenv.variables import format_expiry
+from mfaenv.shells.expiry import format_expiry
 
 NO_CODE = 6  # CodeInputError: no terminal to ask for the code
 MFAENV = f"{shlex.quote(sys.executable)} -m mfaenv"

@@ -17,11 +17,11 @@ import pytest
 
 import sts_standin as standin
 from conftest import exported, run_mfaenv
-from mfaenv.cache import key_digest
-from mfaenv.commands import GetRequest, prepare
+from mfaenv.stores.cache import key_digest
+from mfaenv.commands.get import GetRequest, prepare
 from mfaenv.profiles import ProfileStore, default_session_name
 from mfaenv.sessions import cache_keys
-from mfaenv.variables import format_expiry
+from mfaenv.shells.expiry import format_expiry
 from test_errors import PROFILE, STS_REJECTED, USAGE, assert_clean_failure
 from test_imports import AWS_SDK, imported_modules, loaded, stderr_without_importtime
 
@@ -393,7 +393,7 @@ def test_a_cached_role_session_loads_no_aws_sdk(roles_env, sts_standin):
     modules, result = imported_modules(["admin", "--shell", "bash"], roles_env)
     assert result.returncode == 0, stderr_without_importtime(result)
     assert "export MFAENV_PROFILE='admin'" in result.stdout
-    assert {"mfaenv.sessions", "mfaenv.cache"} <= set(modules), "the reuse did not go through the cache"
+    assert {"mfaenv.sessions", "mfaenv.stores.cache"} <= set(modules), "the reuse did not go through the cache"
     assert loaded(modules, AWS_SDK) == []
     assert len(sts_standin.requests) == 2
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import powershell
 from conftest import REAL_SHELLS, clean_environ, require_shell, run_mfaenv, run_shell
-from mfaenv import shells
+from mfaenv.shells import dialects
 from mfaenv.errors import UsageError
 
 CANARY = "pwned"
@@ -125,7 +125,7 @@ def names_for(values: List[str]) -> List[str]:
 
 
 def assert_round_trip(shell: str, values: List[str]) -> None:
-    emitted = shells.dialect_for(SHELL_COMMANDS[shell][0]).render(dict(zip(names_for(values), values)))
+    emitted = dialects.dialect_for(SHELL_COMMANDS[shell][0]).render(dict(zip(names_for(values), values)))
     assert_shell_holds(shell, emitted, values)
 
 
@@ -167,7 +167,7 @@ def test_the_round_trip_catches_posix_quoting_in_fish():
     """virtualenv's old bug, which the checks above must be able to see: POSIX
     quoting in fish breaks on a trailing backslash."""
     value = "trailing\\"
-    emitted = f"set -gx MFAENV_TEST_V0 {shells.POSIX.quote(value)}\n"
+    emitted = f"set -gx MFAENV_TEST_V0 {dialects.POSIX.quote(value)}\n"
     with pytest.raises(AssertionError):
         assert_shell_holds("fish", emitted, [value])
 
@@ -186,7 +186,7 @@ def test_nu_output_is_one_json_record_of_strings_and_nulls():
     """The shape the README documents: name -> value, null for a variable to remove; pure ASCII."""
     import json
 
-    emitted = shells.dialect_for("nushell").render({"MFAENV_PROFILE": "caf\u00e9 \U0001f600", "AWS_SECURITY_TOKEN": None})
+    emitted = dialects.dialect_for("nushell").render({"MFAENV_PROFILE": "caf\u00e9 \U0001f600", "AWS_SECURITY_TOKEN": None})
     assert emitted.isascii()
     assert json.loads(emitted) == {"MFAENV_PROFILE": "caf\u00e9 \U0001f600", "AWS_SECURITY_TOKEN": None}
 
@@ -195,7 +195,7 @@ def test_a_value_that_is_not_unicode_is_refused_for_nu():
     """A lone surrogate (an undecodable byte of an inherited variable) has no UTF-8 form:
     Nushell's parser would reject the whole record, so mfaenv refuses it with one clear line."""
     with pytest.raises(UsageError, match="not valid Unicode"):
-        shells.NUSHELL.render({"MFAENV_SAVED_AWS_REGION": "eu-\udcff"})
+        dialects.NUSHELL.render({"MFAENV_SAVED_AWS_REGION": "eu-\udcff"})
 
 
 # -- the whole CLI: a hostile profile name --------------------------------------------------------
@@ -334,7 +334,7 @@ def test_unset_in_powershell_is_only_removals(env):
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "powershell", "nu"])
 def test_a_nul_in_a_value_is_refused(shell):
     with pytest.raises(UsageError, match="NUL"):
-        shells.dialect_for(shell).render({"MFAENV_PROFILE": "sta\0ge"})
+        dialects.dialect_for(shell).render({"MFAENV_PROFILE": "sta\0ge"})
 
 
 # -- PowerShell, through the tree-sitter checker --------------------------------------------------
@@ -346,7 +346,7 @@ def test_a_nul_in_a_value_is_refused(shell):
 def test_any_value_is_one_string_in_powershell(values):
     mapping: Dict[str, Optional[str]] = {f"MFAENV_TEST_V{index}": value for index, value in enumerate(values)}
     mapping["AWS_SECURITY_TOKEN"] = None
-    emitted = shells.POWERSHELL.render(mapping)
+    emitted = dialects.POWERSHELL.render(mapping)
     assert powershell.check_script(emitted) == list(mapping.items()), powershell.tree_dump(emitted)
 
 
@@ -359,8 +359,8 @@ def test_any_value_is_one_string_in_powershell(values):
     ("", "''"),
 ])
 def test_powershell_values_are_pure_ascii(value, emitted):
-    assert shells.POWERSHELL.quote(value) == emitted
-    script = shells.POWERSHELL.render({"MFAENV_PROFILE": value})
+    assert dialects.POWERSHELL.quote(value) == emitted
+    script = dialects.POWERSHELL.render({"MFAENV_PROFILE": value})
     # What a Windows console with code page 1252 hands PowerShell is the same text.
     assert script.encode("utf-8").decode("cp1252") == script
     assert powershell.check_script(script) == [("MFAENV_PROFILE", value)]

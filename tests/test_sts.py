@@ -1,6 +1,6 @@
 """The STS calls themselves: GetSessionToken, then AssumeRole signed with that session.
 
-These call ``mfaenv.sts`` directly, over HTTP, against moto's server and the
+These call ``mfaenv.aws.sts`` directly, over HTTP, against moto's server and the
 stand-in of ``tests/sts_standin.py``, which checks each request's SigV4
 signature against the secret that should have made it. The end-to-end role
 scenarios through the CLI live with the role profiles' tests.
@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 import sts_standin as standin
 from conftest import exported, run_mfaenv
 from test_errors import PROFILE, STS_UNAVAILABLE, assert_clean_failure
-from mfaenv import sts
+from mfaenv.aws import sts
 from mfaenv.errors import StsRejectedError, StsUnavailableError
 
 KEY_ID, SECRET = "AKIAEXAMPLESTAGE0001", "example/stage+SECRET0000000000000000000"

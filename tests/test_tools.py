@@ -22,10 +22,11 @@ from sts_standin import SESSION_KEY_ID, SESSION_SECRET, SESSION_TOKEN
 from test_codeinput import add_to_config
 from test_reuse import PERSISTED_KEY, persist_session, shell_session
 from test_tmux import terminal  # noqa: F401 (the fixture: a tmux pane running an interactive shell)
-from mfaenv.cache import SessionCache
+from mfaenv.stores.cache import SessionCache
 from mfaenv.profiles import ProfileStore
 from mfaenv.sessions import mfa_key
-from mfaenv.variables import Session, parse_expiry
+from mfaenv.shells.variables import Session
+from mfaenv.shells.expiry import parse_expiry
 
 CODE_COMMAND = "echo 123456"
 CACHED_KEY = "ASIACACHEDSESSION001"

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import require_shell, run_mfaenv, run_shell
-from mfaenv.variables import account_from_arn, format_expiry, parse_expiry
+from mfaenv.shells.variables import account_from_arn
+from mfaenv.shells.expiry import format_expiry, parse_expiry
 
 NOON_UTC = int(datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc).timestamp())
 

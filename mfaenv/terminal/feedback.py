@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Mapping, Optional, Sequence
 
-from mfaenv.display import shown
+from mfaenv.terminal.display import shown
 
 #: Where a session came from (sessions.SHELL, CACHE, FILE, STS), in words.
 ORIGINS = {
@@ -61,7 +61,7 @@ def success_line(
     now: Optional[float] = None,
 ) -> str:
     """The line itself. The end is in local time, as the clock on the wall shows it; another day is named."""
-    from mfaenv.prompt import time_left
+    from mfaenv.shells.expiry import time_left
 
     now = time.time() if now is None else now
     who = profile + (f" (role {role_arn.rsplit('/', 1)[-1]})" if role_arn else "")

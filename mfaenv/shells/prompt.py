@@ -8,54 +8,16 @@ from __future__ import annotations
 
 import time
 
-from mfaenv.display import shown
+from mfaenv.terminal.display import shown
 from mfaenv.errors import NoSessionError
+from mfaenv.shells.expiry import expires_from_environment, format_expiry, missing_credentials, time_left
 
 # `mfaenv prompt` runs at every render of a prompt that can only run a command, so this
-# module imports neither typing nor variables.py (dataclasses, datetime, re: ~10 ms):
-# the annotations are never evaluated, and status imports what it needs when it runs.
+# module imports neither typing nor variables.py (collections for its namedtuple):
+# the annotations are never evaluated.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Mapping, Optional
-
-#: The credential variables of a session; variables.py exports them under the name
-#: CREDENTIAL_VARIABLES (the prompt, hot, cannot import variables.py).
-SESSION_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-
-
-def time_left(seconds: int) -> str:
-    """``11h59m``, ``4m``: hours and minutes, as the prompt shows them."""
-    minutes = max(0, seconds) // 60
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m"
-
-
-def is_epoch(value: str) -> bool:
-    """An expiry as MFAENV_EXPIRES carries it: plain ASCII digits, at most 11 of them.
-
-    The shell prompt functions feed it to shell arithmetic, which must never see
-    anything else; 11 digits (year 5138) are what Python's datetime and fish's
-    floating-point math both handle. The same rule stands in each shell/ script.
-    """
-    return value.isascii() and value.isdigit() and len(value) <= 11
-
-
-def expires_from_environment(environ: Mapping[str, str]) -> Optional[int]:
-    """MFAENV_EXPIRES of this shell's session, or None without a (well-formed) session.
-
-    A session is in this shell only while its credentials are: after
-    `unset AWS_SESSION_TOKEN` (or any of the three) there is none, whatever
-    MFAENV_* still say. The shell/ prompt functions apply the same rules.
-    """
-    value = environ.get("MFAENV_EXPIRES", "")
-    if not (environ.get("MFAENV_PROFILE") and is_epoch(value)) or missing_credentials(environ):
-        return None
-    return int(value)
-
-
-def missing_credentials(environ: Mapping[str, str]) -> List[str]:
-    """The session credential variables this shell does not hold (unset or empty)."""
-    return [name for name in SESSION_CREDENTIALS if not environ.get(name)]
+    from typing import Mapping, Optional
 
 
 def prompt_segment(environ: Mapping[str, str], now: Optional[float] = None) -> str:
@@ -72,8 +34,6 @@ def prompt_segment(environ: Mapping[str, str], now: Optional[float] = None) -> s
 
 def status_report(environ: Mapping[str, str], now: Optional[float] = None) -> str:
     """Human-readable state of this shell's session; NoSessionError if none, gone or expired."""
-    from mfaenv.variables import format_expiry
-
     expires = expires_from_environment(environ)
     profile = environ.get("MFAENV_PROFILE")
     if expires is None:

@@ -38,8 +38,9 @@ except ImportError:
     except ImportError:  # an interpreter built without them
         from hashlib import sha256
 
-from mfaenv.display import shown
-from mfaenv.variables import Session, format_expiry, parse_expiry
+from mfaenv.terminal.display import shown
+from mfaenv.shells.variables import Session
+from mfaenv.shells.expiry import format_expiry, parse_expiry
 
 TYPE_CHECKING = False  # no typing at run time (see above)
 if TYPE_CHECKING:

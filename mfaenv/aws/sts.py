@@ -23,7 +23,8 @@ from xml.etree import ElementTree
 
 from mfaenv.errors import ProfileError, StsRejectedError, StsUnavailableError
 from mfaenv.profiles import configured_endpoint, is_region_name
-from mfaenv.variables import Session, format_expiry, parse_expiry
+from mfaenv.shells.variables import Session
+from mfaenv.shells.expiry import format_expiry, parse_expiry
 
 API_VERSION = "2011-06-15"
 #: Seconds to wait for a TCP connection, and for the answer.

@@ -16,7 +16,7 @@ SCRIPT_FILES = {
 ALIASES = {"pwsh": "powershell", "nushell": "nu"}
 
 # os.path, not pathlib: pathlib (+ urllib.parse, ipaddress) costs ~4 ms at every new shell.
-_PACKAGE = os.path.dirname(os.path.realpath(__file__))
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # mfaenv/, above shells/
 
 
 def script_folders():

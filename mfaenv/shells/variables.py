@@ -9,9 +9,7 @@ from __future__ import annotations
 import time
 from collections import namedtuple
 
-# The prompt's reader of MFAENV_EXPIRES and its rule for an epoch, shared so that all
-# readers agree (prompt.py is the hot one: it cannot import this module).
-from mfaenv.prompt import SESSION_CREDENTIALS as CREDENTIAL_VARIABLES, expires_from_environment, is_epoch
+from mfaenv.shells.expiry import CREDENTIAL_VARIABLES, expires_from_environment, format_expiry
 
 # A cached `credential-process` (every AWS CLI or SDK start) passes through here: no typing,
 # no dataclasses (which loads inspect) and no datetime at run time for the usual expiry form.
@@ -51,70 +49,6 @@ class Session(namedtuple("Session", ["access_key_id", "secret_access_key", "sess
 
     def reusable(self, now: Optional[float] = None) -> bool:
         return self.seconds_left(now) > REUSE_MARGIN_SECONDS
-
-
-#: ISO 8601 UTC with ``Z``, to the second: what mfaenv writes and the AWS CLI and starship parse.
-EXPIRY_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def format_expiry(epoch: int) -> str:
-    """``epoch`` as ``2026-11-24T09:41:27Z`` (EXPIRY_FORMAT)."""
-    return time.strftime(EXPIRY_FORMAT, time.gmtime(epoch))
-
-
-def parse_expiry(text: str) -> int:
-    """Epoch seconds from an ISO 8601 time as STS, the AWS CLI or peer tools write it.
-
-    Accepts ``Z``, ``+00:00`` and other offsets, fractional seconds, and a space
-    instead of ``T``. A time without an offset is read as UTC: aws-mfa writes
-    ``expiration`` that way (``%Y-%m-%d %H:%M:%S`` of the UTC time) and reads
-    it back as UTC. Raises ValueError for anything else, and for a time outside
-    what MFAENV_EXPIRES carries (1970 to 5138): such an expiry counts as unknown.
-    """
-    value = text.strip()
-    epoch = _formatted_epoch(value)
-    if epoch is None:  # any other form: datetime, which the usual one does without
-        import re
-        from datetime import datetime, timezone
-
-        if value.endswith(("Z", "z")):
-            value = value[:-1] + "+00:00"
-        value = re.sub(r"(\.\d+)", "", value, count=1)  # Python 3.9 rejects most fractions
-        parsed = datetime.fromisoformat(value.replace(" ", "T", 1))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        epoch = int(parsed.timestamp())
-    if not is_epoch(str(epoch)):
-        raise ValueError(f"expiry out of range: {text!r}")
-    return epoch
-
-
-def _formatted_epoch(value: str) -> Optional[int]:
-    """The epoch that format_expiry renders as exactly ``value``, else None.
-
-    What mfaenv writes (the session cache at every cached credential-process) is read
-    back without loading datetime. The date becomes days since 1970 by the civil-calendar
-    formula (H. Hinnant's days_from_civil); rendering the result again and comparing
-    checks every field, so a value this does not get exactly right is left to datetime.
-    """
-    if len(value) != 20 or not value.isascii():
-        return None
-    try:
-        year, month, day = int(value[0:4]), int(value[5:7]), int(value[8:10])
-        hours, minutes, seconds = int(value[11:13]), int(value[14:16]), int(value[17:19])
-    except ValueError:
-        return None
-    year -= month <= 2
-    era_years = year % 400
-    day_of_year = (153 * (month - 3 if month > 2 else month + 9) + 2) // 5 + day - 1
-    days = (year // 400) * 146097 + era_years * 365 + era_years // 4 - era_years // 100 + day_of_year - 719468
-    epoch = days * 86400 + hours * 3600 + minutes * 60 + seconds
-    if epoch < 0:  # before 1970: out of range anyway (and gmtime fails on Windows)
-        return None
-    try:
-        return epoch if format_expiry(epoch) == value else None
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def account_from_arn(arn: str) -> Optional[str]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from collections import namedtuple
 
-from mfaenv import variables
-from mfaenv.display import shown
+from mfaenv.shells import variables
+from mfaenv.shells.expiry import format_expiry
+from mfaenv.terminal.display import shown
 from mfaenv.errors import MfaenvError, ProfileError, UsageError
 from mfaenv.profiles import ROLE_MAX_DURATION, ROLE_MIN_DURATION, Chain, ProfileStore, credentials_path, read_sections
 
@@ -20,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
-    from mfaenv.variables import Session
+    from mfaenv.shells.variables import Session
 
 MIN_DURATION, MAX_DURATION = 900, 129600
 
@@ -54,9 +55,9 @@ class Prepared(namedtuple("Prepared", [
 
 def get(request: GetRequest, environ: Mapping[str, str] = os.environ) -> "Tuple[str, Prepared]":
     """Shell text that exports a session for the profile, and what it was made of; raises MfaenvError."""
-    from mfaenv import shells
+    from mfaenv.shells import dialects
 
-    dialect = shells.detect_dialect(request.shell)  # an unknown shell is refused before any network call
+    dialect = dialects.detect_dialect(request.shell)  # an unknown shell is refused before any network call
     prepared = prepare(request, environ)
     return dialect.render(prepared.variables), prepared
 
@@ -74,21 +75,21 @@ def prepare(
 
     code = None
     if request.code is not None:
-        from mfaenv import codeinput  # only with a code to check or to ask for: not on a cache hit
+        from mfaenv.terminal import codeinput  # only with a code to check or to ask for: not on a cache hit
 
         code = codeinput.check_code(request.code)
     store = ProfileStore(environ)
     chain = store.chain(request.profile, source=request.source, serial=request.serial)
     _check_duration(request.duration, chain)
     if request.persist:
-        from mfaenv import persist  # only here: it loads the file editor and the lock
+        from mfaenv.stores import persist  # only here: it loads the file editor and the lock
 
         persist.check_writable(store.credentials_path, chain.name, store.config_path)
 
     def ask_code() -> str:
-        from mfaenv import sts  # its endpoint check loads no botocore
+        from mfaenv.aws import sts  # its endpoint check loads no botocore
 
-        from mfaenv import codeinput
+        from mfaenv.terminal import codeinput
 
         sts.check_endpoint(environ)  # named before a code is asked for, and wasted on it
         return codeinput.obtain_code(chain.name, chain.base.serial, request.code_command or chain.code_command)
@@ -124,14 +125,14 @@ def persisted_values(session: Session) -> dict:
         "aws_access_key_id": session.access_key_id,
         "aws_secret_access_key": session.secret_access_key,
         "aws_session_token": session.session_token,
-        "expiration": variables.format_expiry(session.expires),
+        "expiration": format_expiry(session.expires),
     }
 
 
 def unset(shell: Optional[str], environ: Mapping[str, str] = os.environ) -> str:
-    from mfaenv import shells
+    from mfaenv.shells import dialects
 
-    return shells.detect_dialect(shell).render(variables.unset_all(environ))
+    return dialects.detect_dialect(shell).render(variables.unset_all(environ))
 
 
 class Column(namedtuple("Column", ["header", "cell"])):
@@ -156,7 +157,7 @@ def list_columns(store: ProfileStore, environ: Mapping[str, str]) -> List[Column
 def _cached_sessions(environ: Mapping[str, str]) -> Callable[[Chain], str]:
     """The CACHED SESSION cell: the expiry of the session the profile's next use would take from the cache."""
     from mfaenv import sessions
-    from mfaenv.cache import SessionCache, key_digest
+    from mfaenv.stores.cache import SessionCache, key_digest
 
     cache = SessionCache.open(environ)
     found = {key_digest(entry.key): entry.session for entry in cache.entries()} if cache is not None else {}
@@ -173,12 +174,12 @@ def _cached_sessions(environ: Mapping[str, str]) -> Callable[[Chain], str]:
 
 def session_expiry(session: Optional[Session]) -> str:
     """``2026-11-24T09:41:27Z (2h30m left)``, ``... (expired)``, or ``-`` for no session."""
-    from mfaenv.prompt import time_left
+    from mfaenv.shells.expiry import time_left
 
     if session is None:
         return "-"
     left = session.seconds_left()
-    when = variables.format_expiry(session.expires)
+    when = format_expiry(session.expires)
     return f"{when} ({time_left(left)} left)" if left > 0 else f"{when} (expired)"
 
 
@@ -251,10 +252,10 @@ def forget(
     also the session --persist wrote into [PROFILE] of the credentials file
     (first, so that a refusal leaves everything as it was).
     """
-    from mfaenv import shells
-    from mfaenv.cache import SessionCache
+    from mfaenv.shells import dialects
+    from mfaenv.stores.cache import SessionCache
 
-    dialect = shells.detect_dialect(shell)  # an unknown shell is refused before anything is removed
+    dialect = dialects.detect_dialect(shell)  # an unknown shell is refused before anything is removed
     persisted_file, removed_key_id = None, None
     if persisted:
         if profile is None:
@@ -288,7 +289,7 @@ def forget(
 
 def _forget_persisted(profile: str, environ: Mapping[str, str]):
     """(the credentials file, the access key id of the session removed from [profile] or None)."""
-    from mfaenv import persist
+    from mfaenv.stores import persist
 
     path = credentials_path(environ)
     key_id = read_sections(path).get(profile, {}).get("aws_access_key_id")

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 
-from mfaenv.display import shown
+from mfaenv.terminal.display import shown
 from mfaenv.errors import CodeInputError, NoTerminalError, UsageError
 
 TYPE_CHECKING = False  # no typing at run time: `credential-process` imports this at every SDK start
@@ -34,7 +34,7 @@ def check_code(code: str) -> str:
 
 def code_from_command(command: str, profile: str) -> str:
     """Run a command (``ykman oath accounts code -s aws``) and take the code it prints."""
-    from mfaenv import codecommand  # only here: a cached `credential-process` (every SDK start) runs no command
+    from mfaenv.terminal import codecommand  # only here: a cached `credential-process` (every SDK start) runs no command
 
     output, status = codecommand.run(command, profile)
     if status < 0 and -status == 2:  # SIGINT: Ctrl-C reached the command, which had the terminal

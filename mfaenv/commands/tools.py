@@ -1,6 +1,6 @@
 """Sessions for tools that are not a shell: `mfaenv exec` and `mfaenv credential-process`.
 
-Both start where `get` does (``commands.prepare``: profile chain -> session ->
+Both start where `get` does (``get_command.prepare``: profile chain -> session ->
 variables) and end elsewhere: `exec` turns the variables into a program's
 environment and becomes that program; `credential-process` prints them as the
 JSON that botocore's ``ProcessProvider`` and the other SDKs read.
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from mfaenv import commands, variables
+from mfaenv.commands import get as get_command
+from mfaenv.shells import variables
+from mfaenv.shells.expiry import format_expiry
 from mfaenv.errors import CommandNotExecutableError, CommandNotFoundError, NoTerminalError, UsageError
 
 TYPE_CHECKING = False  # `credential-process` runs at every SDK start: no typing at run time
@@ -39,14 +41,14 @@ def child_environment(environ: Mapping[str, str], exports: variables.Variables) 
     return child
 
 
-def exec_command(request: commands.GetRequest, command: Sequence[str], environ: Mapping[str, str] = os.environ) -> NoReturn:
+def exec_command(request: get_command.GetRequest, command: Sequence[str], environ: Mapping[str, str] = os.environ) -> NoReturn:
     """Replace this process with ``command``, the profile's session in its environment."""
     if not command:
         raise UsageError(f"no command to run; put it after '--': mfaenv exec {request.profile} -- aws sts get-caller-identity")
     # A missing command fails before any STS call, so no MFA code is spent on it.
     if _find_program(command[0], environ) is None:
         raise CommandNotFoundError(f"exec: command not found: {command[0]}")
-    prepared = commands.prepare(request, environ)
+    prepared = get_command.prepare(request, environ)
     run_in_place(command, child_environment(environ, prepared.variables))
 
 
@@ -83,9 +85,9 @@ def run_in_place(command: Sequence[str], env: Mapping[str, str]) -> NoReturn:
 
 def credential_process(profile: str, environ: Mapping[str, str] = os.environ) -> str:
     """The `credential_process` JSON of the profile's session, with more than 15 minutes left."""
-    request = commands.GetRequest(profile)
+    request = get_command.GetRequest(profile)
     try:
-        prepared = commands.prepare(request, environ, min_seconds_left=CREDENTIAL_PROCESS_MIN_SECONDS)
+        prepared = get_command.prepare(request, environ, min_seconds_left=CREDENTIAL_PROCESS_MIN_SECONDS)
     except NoTerminalError:
         # The usual case for an SDK started by an IDE, a CI job or a daemon.
         raise NoTerminalError(
@@ -106,7 +108,7 @@ def credential_process_json(session: variables.Session, account: Optional[str]) 
         "AccessKeyId": session.access_key_id,
         "SecretAccessKey": session.secret_access_key,
         "SessionToken": session.session_token,
-        "Expiration": variables.format_expiry(session.expires),
+        "Expiration": format_expiry(session.expires),
     }
     if account:
         document["AccountId"] = account

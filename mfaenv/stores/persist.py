@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
-from mfaenv.display import shown
+from mfaenv.terminal.display import shown
 from mfaenv.errors import FileFormatError, PersistError
 from mfaenv.profiles import file_kind, is_placeholder, parse_sections, read_sections
 
