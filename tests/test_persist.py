@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import DATA, closed_sts, exported, run_mfaenv
-from mfaenv.stores import persist
+from mfaenv.stores import persist, safefile
 from mfaenv.errors import FileFormatError, PersistError
 from mfaenv.profiles import parse_sections
 
@@ -518,7 +518,7 @@ def test_a_lock_held_too_long_is_a_clear_error_and_the_file_is_unchanged(tmp_pat
 
     path = tmp_path / "credentials"
     path.write_bytes(SEED)
-    monkeypatch.setattr(persist, "LOCK_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(safefile, "LOCK_TIMEOUT_SECONDS", 0.3)
     with open(str(path) + ".lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(PersistError, match="credentials.lock"):
@@ -1000,12 +1000,12 @@ def test_a_ctrl_c_just_after_the_temporary_file_is_closed_ends_as_ctrl_c_and_lea
     real_close = os.close
 
     def close_then_ctrl_c(fd):
-        is_temp = os.readlink(f"/proc/self/fd/{fd}").endswith(persist.TEMP_SUFFIX)
+        is_temp = os.readlink(f"/proc/self/fd/{fd}").endswith(safefile.TEMP_SUFFIX)
         real_close(fd)
         if is_temp:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(persist.os, "close", close_then_ctrl_c)
+    monkeypatch.setattr(safefile.os, "close", close_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         persist.write_session(path, "stage", {
             "aws_access_key_id": "ASIANEW", "aws_secret_access_key": "secret", "aws_session_token": "token",
