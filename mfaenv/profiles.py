@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 #: Suffixes of the credentials section that holds a profile's permanent keys,
-#: in the order they are tried (team conventions, see README).
+#: in the order they are tried (team conventions, see docs/profiles.md).
 SOURCE_SUFFIXES = ("-default", "-long-term")
 #: Keys in which teams' scripts keep the MFA device beside the temporary profile.
 SERIAL_KEYS_IN_CREDENTIALS = ("aws_arn_mfa", "aws_mfa_device")

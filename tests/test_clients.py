@@ -163,7 +163,7 @@ def test_aws_cli_under_exec_signs_with_the_session(client_env, sts_standin, aws_
 
 
 def test_javascript_sdk_under_exec_uses_the_session_even_with_aws_profile_set(client_env, sts_standin, node_sdk):
-    """With AWS_PROFILE kept, the SDK would sign with that profile's keys and warn (README, "mfaenv exec")."""
+    """With AWS_PROFILE kept, the SDK would sign with that profile's keys and warn (docs/tools.md)."""
     environ = {**client_env, "AWS_PROFILE": "prod-default"}
     result = run([sys.executable, "-m", "mfaenv", "exec", "stage", "123456", "--", *node_sdk], environ)
     assert result.returncode == 0, result.stderr

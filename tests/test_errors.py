@@ -26,7 +26,7 @@ import sts_standin as standin
 from conftest import clean_environ, free_port, run_mfaenv
 from mfaenv.aws import sts
 
-# Exit statuses of mfaenv/errors.py, as the README documents them.
+# Exit statuses of mfaenv/errors.py, as docs/errors.md documents them.
 USAGE, PROFILE, STS_REJECTED, STS_UNAVAILABLE, NO_CODE, INTERNAL = 2, 3, 4, 5, 6, 70
 
 #: The long-term secrets of tests/data/credentials, and what the stand-in hands out.

@@ -545,7 +545,7 @@ def test_prompt_function_agrees_with_mfaenv_prompt(shell, case, shell_env, tmp_p
 
 def test_the_readmes_simple_bash_prompt_leaves_no_stray_space(shell_env):
     """The README's one-line PS1 recipe, expanded by bash itself with and without a session."""
-    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    lines = (ROOT / "docs" / "shells.md").read_text(encoding="utf-8").splitlines()
     recipe = lines[next(i for i, line in enumerate(lines) if line.startswith("# bash, simple")) + 1]
     environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 43170})
     script = with_init("bash", "PS1='$ '", recipe, 'printf "with=%s|\\n" "${PS1@P}"',
@@ -558,7 +558,7 @@ def test_the_readmes_simple_bash_prompt_leaves_no_stray_space(shell_env):
 @pytest.mark.parametrize("recipe_title", ["# zsh, simple", "# zsh, no subshell"])
 def test_the_readmes_zsh_prompts_show_a_percent_in_a_profile_name_as_it_is(recipe_title, shell_env):
     """With prompt_subst, zsh reads %-escapes in what $(...) printed: %F{red} would colour, %~ show a path."""
-    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    lines = (ROOT / "docs" / "shells.md").read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(recipe_title)) + 1
     recipe = lines[start:next(i for i in range(start, len(lines)) if lines[i].startswith(("#", "```")))]
     environ = prompt_env(shell_env, {"MFAENV_EXPIRES": 43170, "MFAENV_PROFILE": "dev%F{red}%~100%"})

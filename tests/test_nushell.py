@@ -55,7 +55,7 @@ def nushell_release(request, monkeypatch) -> None:
 
 def readme_line(start: str) -> str:
     """The README's line that starts so: the tests run the set-up exactly as documented."""
-    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    lines = (ROOT / "docs" / "shells.md").read_text(encoding="utf-8").splitlines()
     return next(line for line in lines if line.startswith(start))
 
 

@@ -78,7 +78,7 @@ def test_exec_gives_the_command_exactly_what_an_export_sets(standin_env, sts_sta
     assert {name for name, value in export.items() if value is not None} <= set(child)
     assert not {name for name, value in export.items() if value is None} & set(child), "a removed variable remains"
     assert "AWS_SECURITY_TOKEN" not in child  # botocore would read this stale token first
-    assert "AWS_PROFILE" not in child  # see README "mfaenv exec": the environment's keys are the credentials
+    assert "AWS_PROFILE" not in child  # see docs/tools.md: the environment's keys are the credentials
     expected_rest = {k: v for k, v in environ.items() if k not in export and k != "AWS_PROFILE"}
     assert {k: v for k, v in child.items() if k not in export} == expected_rest
     assert (child["AWS_ACCESS_KEY_ID"], child["AWS_SECRET_ACCESS_KEY"], child["AWS_SESSION_TOKEN"]) == (

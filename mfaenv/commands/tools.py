@@ -26,7 +26,7 @@ CREDENTIAL_PROCESS_MIN_SECONDS = 15 * 60
 #: Removed from exec's child: the child's credentials are the ones in its environment.
 #: With AWS_PROFILE still set the JavaScript SDK skips environment keys for that
 #: profile's own (and warns); botocore and the AWS CLI take the environment keys.
-#: Without it, every SDK uses the session (README, "mfaenv exec").
+#: Without it, every SDK uses the session (docs/tools.md).
 PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 

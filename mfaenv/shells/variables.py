@@ -45,7 +45,7 @@ class Session(namedtuple("Session", ["access_key_id", "secret_access_key", "sess
         return f"Session(access_key_id={self.access_key_id!r}, expires={self.expires!r})"
 
     def seconds_left(self, now: Optional[float] = None) -> int:
-        return int(self.expires - (time.time() if now is None else now))
+        return int(self.expires) - int(time.time() if now is None else now)
 
     def reusable(self, now: Optional[float] = None) -> bool:
         return self.seconds_left(now) > REUSE_MARGIN_SECONDS

@@ -72,7 +72,7 @@ def success_line(
     what = ORIGINS.get(origin, origin)
     if persisted and origin != "file":  # reused from the file: the file already held it
         what += ", persisted"
-    return "mfaenv: " + shown(f"{who}{where}, until {clock} ({time_left(int(expires - now))} left); {what}")
+    return "mfaenv: " + shown(f"{who}{where}, until {clock} ({time_left(int(expires) - int(now))} left); {what}")
 
 
 def how_to_load(args: Sequence[str], shell: str) -> str:
