@@ -56,10 +56,29 @@ class StsRejectedError(MfaenvError):
     """STS said no: wrong MFA code, invalid or inactive keys, access denied."""
 
     exit_code = 4
+    #: STS's error code, where the caller must tell refusals apart (``InvalidClientTokenId``); else "".
+    aws_code = ""
 
 
 class StsUnavailableError(MfaenvError):
     """STS could not be reached in time, or kept throttling."""
+
+    exit_code = 5
+
+
+class IamRejectedError(MfaenvError):
+    """IAM said no (access denied, no such user or key, a limit); the exit status of an STS refusal."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, aws_code: str = ""):
+        super().__init__(message)
+        #: IAM's error code (``AccessDenied``, ``LimitExceeded``, ``NoSuchEntity``...), for callers that handle one.
+        self.aws_code = aws_code
+
+
+class IamUnavailableError(MfaenvError):
+    """IAM could not be reached in time, or kept throttling; the exit status of STS being unavailable."""
 
     exit_code = 5
 

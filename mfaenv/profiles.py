@@ -109,13 +109,14 @@ def credentials_path(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(credentials_file(environ))
 
 
-def configured_endpoint(environ: Mapping[str, str]) -> "Optional[Tuple[str, str]]":
-    """The STS endpoint the environment sets, as botocore reads it: (variable, URL), or None.
+def configured_endpoint(environ: Mapping[str, str], service: str = "STS") -> "Optional[Tuple[str, str]]":
+    """The endpoint the environment sets for a service, as botocore reads it: (variable, URL), or None.
 
-    One rule for sts.py (where the call goes) and sessions.py (what a cached session depends on).
+    One rule for sts.py (where the call goes), sessions.py (what a cached session depends on)
+    and iam.py (``service="IAM"``).
     """
     if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
-        for variable in ("AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"):
+        for variable in (f"AWS_ENDPOINT_URL_{service}", "AWS_ENDPOINT_URL"):
             if environ.get(variable):
                 return variable, environ[variable]
     return None

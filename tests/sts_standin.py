@@ -30,7 +30,13 @@ session, as STS does:
   a role session has MFA when its signer had it or it sent a code) and cap the
   duration (default 43200 s). Roles not set up accept everything.
 GetCallerIdentity, which real clients (boto3, the AWS CLI, the JavaScript SDK) call
-to prove their credentials, is answered for whoever signed, apart from the script.
+to prove their credentials, is answered for whoever signed, apart from the script:
+an IAM user's ARN for long-term keys given to ``user(key_id, arn)`` (and for the
+sessions they obtained), else a federated user's. Every answer carries a ``Date``.
+``refuse_new_keys(times)``: a long-term key that was not known when this was called
+(a key a test or ``mfaenv rotate`` just wrote into the HOME's files) is refused with
+``InvalidClientTokenId`` for its first ``times`` requests, as STS refuses a key IAM
+has not made known to it yet.
 Other answers: ``error(status, code, message)`` and the ready ones (``WRONG_CODE``,
 ``INVALID_KEY_ID``, ``BAD_SIGNATURE``, ``EXPIRED_TOKEN``, ``THROTTLED``,
 ``INTERNAL_FAILURE``); ``hang(seconds)``; ``expired(seconds_ago)`` and
@@ -63,6 +69,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Set, Union
@@ -300,6 +307,10 @@ class StsStandIn:
         self._stopping = threading.Event()
         self._keys: Dict[str, Set[str]] = {}
         self._roles: Dict[str, Role] = {}
+        self._users: Dict[str, str] = {}
+        self._known_keys: Optional[Set[str]] = None  # refuse_new_keys: the keys known when it was called
+        self._new_key_refusals = 0
+        self._refused: Dict[str, int] = {}
         self._numbers = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -320,6 +331,19 @@ class StsStandIn:
         """Let these long-term keys sign."""
         with self._lock:
             self._keys.setdefault(access_key_id, set()).add(secret_access_key)
+        return self
+
+    def user(self, access_key_id: str, user_arn: str) -> "StsStandIn":
+        """GetCallerIdentity signed with this key (or a session it obtained) answers this IAM user's ARN."""
+        with self._lock:
+            self._users[access_key_id] = user_arn
+        return self
+
+    def refuse_new_keys(self, times: int) -> "StsStandIn":
+        """Refuse each long-term key unknown so far for its first ``times`` requests (InvalidClientTokenId)."""
+        with self._lock:
+            self._known_keys = set(long_term_keys(self.key_files)) | set(self._keys)
+            self._new_key_refusals = times
         return self
 
     def role(self, role_arn: str, *, external_id: Optional[str] = None, mfa: bool = False,
@@ -366,6 +390,10 @@ class StsStandIn:
         secrets = long_term_keys(self.key_files).get(key_id, set()) | self._keys.get(key_id, set())
         if not secrets or request.token is not None:
             return INVALID_KEY_ID
+        if self._known_keys is not None and key_id not in self._known_keys:
+            self._refused[key_id] = self._refused.get(key_id, 0) + 1
+            if self._refused[key_id] <= self._new_key_refusals:
+                return INVALID_KEY_ID
         return "long-term" if any(request.signed_with(secret) for secret in secrets) else BAD_SIGNATURE
 
     def _issue(self, request: Request, signer: Union[Issued, str], response: Response) -> Response:
@@ -418,7 +446,9 @@ class StsStandIn:
             else:
                 signer = "long-term"
         if request.action == "GetCallerIdentity":  # not one of the scripted answers
-            return Response(200, _caller_identity_body(request.signing_key_id or "", signer))
+            key_id = request.signing_key_id or ""
+            user = self._users.get(signer.parent if isinstance(signer, Issued) and not signer.role_arn else key_id)
+            return Response(200, _caller_identity_body(key_id, signer, user))
         response = self._next()
         if not response.issue:
             return response
@@ -446,7 +476,7 @@ class StsStandIn:
                 payload = text.encode("utf-8")
                 head = (
                     f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}\r\n"
-                    f"Content-Type: text/xml\r\nContent-Length: {len(payload)}\r\n"
+                    f"Content-Type: text/xml\r\nContent-Length: {len(payload)}\r\nDate: {formatdate(usegmt=True)}\r\n"
                     f"x-amzn-RequestId: {uuid.uuid4()}\r\nConnection: close\r\n\r\n"
                 ).encode("ascii")
                 self.close_connection = True
@@ -480,13 +510,14 @@ def _account(arn: Optional[str]) -> str:
     return parts[4] if len(parts) > 4 else ""
 
 
-def _caller_identity_body(key_id: str, signer: Union[Issued, str]) -> str:
+def _caller_identity_body(key_id: str, signer: Union[Issued, str], user_arn: Optional[str] = None) -> str:
     role_arn = signer.role_arn if isinstance(signer, Issued) else None
-    account = _account(role_arn) or "111111111111"
+    account = _account(role_arn) or _account(user_arn) or "111111111111"
+    arn = user_arn or f"arn:aws:sts::{account}:federated-user/standin"
     return (
         f'<GetCallerIdentityResponse xmlns="{NAMESPACE}">\n'
         f"  <GetCallerIdentityResult>\n"
-        f"    <Arn>arn:aws:sts::{account}:federated-user/standin</Arn>\n"
+        f"    <Arn>{arn}</Arn>\n"
         f"    <UserId>{key_id}</UserId>\n    <Account>{account}</Account>\n"
         f"  </GetCallerIdentityResult>\n"
         f"  <ResponseMetadata>\n    <RequestId>{uuid.uuid4()}</RequestId>\n  </ResponseMetadata>\n"

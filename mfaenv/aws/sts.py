@@ -17,7 +17,7 @@ import os
 import random
 import re
 import time
-from typing import Callable, Mapping, NamedTuple, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple, Optional, Tuple, TypeVar
 from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
@@ -25,6 +25,9 @@ from mfaenv.errors import ProfileError, StsRejectedError, StsUnavailableError
 from mfaenv.profiles import configured_endpoint, is_region_name
 from mfaenv.shells.variables import Session
 from mfaenv.shells.expiry import format_expiry, parse_expiry
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 API_VERSION = "2011-06-15"
 #: Seconds to wait for a TCP connection, and for the answer.
@@ -57,6 +60,18 @@ KEY_ERROR_CODES = {
 T = TypeVar("T")
 
 
+class Identity(NamedTuple):
+    """GetCallerIdentity's answer, and the server's clock."""
+
+    account: str
+    arn: str
+    user_id: str
+    #: The IAM user's name (without its path) when the signer is an IAM user's key or its session; else None.
+    user_name: Optional[str]
+    #: The answer's ``Date`` header, timezone-aware UTC; None when absent or unreadable.
+    server_date: Optional[datetime]
+
+
 class _Keys(NamedTuple):
     """What botocore's signer reads from a credentials object."""
 
@@ -80,7 +95,7 @@ def check_endpoint(environ: Mapping[str, str] = os.environ) -> None:
     endpoint_url("us-east-1", environ)
 
 
-def _check_endpoint(variable: str, url: str) -> None:
+def _check_endpoint(variable: str, url: str, service: str = "STS") -> None:
     """One line naming the variable; the URL is never shown, as it may hold a password."""
     reason = None
     try:
@@ -100,7 +115,7 @@ def _check_endpoint(variable: str, url: str) -> None:
     except ValueError:
         reason = "it is not a well-formed URL (host or port)"
     if reason is not None:
-        raise ProfileError(f"{variable} is not a usable STS endpoint: {reason}; fix it or unset it")
+        raise ProfileError(f"{variable} is not a usable {service} endpoint: {reason}; fix it or unset it")
 
 
 def get_session_token(
@@ -155,6 +170,65 @@ def assume_role(
     return _call(form, keys, region, environ, profile, rejection)
 
 
+def get_caller_identity(
+    *,
+    profile: str,
+    access_key_id: str,
+    secret_access_key: str,
+    session_token: Optional[str] = None,
+    region: str = "us-east-1",
+    environ: Mapping[str, str] = os.environ,
+) -> Identity:
+    """GetCallerIdentity signed with these credentials (long-term keys need no MFA code).
+
+    Same endpoint, deadline, size bound and retries as the other STS calls. A refusal is
+    StsRejectedError whose ``aws_code`` is STS's error code (``InvalidClientTokenId`` for
+    a key IAM has not made known to STS yet).
+    """
+    form = {"Action": "GetCallerIdentity", "Version": API_VERSION}
+
+    def rejection(code_name: str, message: str) -> StsRejectedError:
+        error = _rejection(profile, code_name, message)
+        error.aws_code = code_name
+        return error
+
+    def parse(content: bytes, headers: Mapping[str, str], shown: str) -> Identity:
+        try:
+            root = ElementTree.fromstring(content)
+        except ElementTree.ParseError:
+            root = None
+        values = [_find(root, name) if root is not None else None for name in ("Account", "Arn", "UserId")]
+        if not all(values):
+            raise StsUnavailableError(f"{shown} answered with something that is not a caller identity")
+        account, arn, user_id = (value.strip() for value in values)
+        return Identity(account, arn, user_id, _user_name(arn), _http_date(headers.get("Date")))
+
+    return _call(form, _Keys(access_key_id, secret_access_key, session_token or None), region, environ, profile,
+                 rejection, parse)
+
+
+def _user_name(arn: str) -> Optional[str]:
+    """``arn:aws:iam::111122223333:user/some/path/jane`` -> ``jane``; None for anything but an IAM user."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("user/"):
+        return None
+    return parts[5].rsplit("/", 1)[-1] or None
+
+
+def _http_date(value: Optional[str]) -> Optional[datetime]:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        stamp = parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    if stamp is None:
+        return None
+    from datetime import timezone
+
+    return stamp.replace(tzinfo=timezone.utc) if stamp.tzinfo is None else stamp.astimezone(timezone.utc)
+
+
 def _call(
     form: Mapping[str, str],
     keys: _Keys,
@@ -162,8 +236,12 @@ def _call(
     environ: Mapping[str, str],
     profile: str,
     rejection: Callable[[str, str], StsRejectedError],
-) -> Session:
-    """One signed STS Query request, retried on throttling and transient failures, all within a deadline."""
+    parse: Optional[Callable[[bytes, Mapping[str, str], str], T]] = None,
+) -> T:
+    """One signed STS Query request, retried on throttling and transient failures, all within a deadline.
+
+    ``parse(body, headers, shown_url)`` reads a 200 answer; by default it is a session.
+    """
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.exceptions import BotoCoreError, ReadTimeoutError
@@ -211,7 +289,7 @@ def _call(
             prepared.stream_output = True  # read by _exchange, at most MAX_ANSWER_BYTES
             sent += 1
             try:
-                status, content = _within(deadline, lambda: _exchange(http, prepared))
+                status, content, headers = _within(deadline, lambda: _exchange(http, prepared))
             except (_TooLate, ReadTimeoutError, BodyReadTimeoutError):
                 raise no_answer from None
             except _TooLarge:
@@ -226,6 +304,8 @@ def _call(
                 failure = f"cannot reach {shown}: connection closed"
                 continue
             if status == 200:
+                if parse is not None:
+                    return parse(content, headers, shown)
                 return _parse_credentials(content, shown, profile)
             code_name, message = _parse_error(content)
             if code_name in RETRYABLE_CODES or status >= 500 or status == 429:
@@ -247,14 +327,14 @@ class _TooLarge(Exception):
     """The answer is longer than MAX_ANSWER_BYTES."""
 
 
-def _exchange(http, prepared) -> Tuple[int, bytes]:
-    """Status and body of one request, reading at most MAX_ANSWER_BYTES of it."""
+def _exchange(http, prepared) -> Tuple[int, bytes, Mapping[str, str]]:
+    """Status, body and headers of one request, reading at most MAX_ANSWER_BYTES of the body."""
     response = http.send(prepared)
     chunks, size = [], 0
     while True:
         chunk = response.raw.read(64 * 1024)
         if not chunk:
-            return response.status_code, b"".join(chunks)
+            return response.status_code, b"".join(chunks), response.headers
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
             response.raw.close()
