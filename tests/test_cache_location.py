@@ -209,3 +209,15 @@ def test_credential_process_advises_a_terminal_only_where_a_cache_would_carry_th
     assert "in a terminal first" not in line
     assert line.endswith("set mfa_process in the profile (no session cache to carry one from a terminal: "
                          "MFAENV_CACHE=off; unset it to share sessions)")
+
+
+@pytest.mark.parametrize("platform, kind", [("darwin", "keyring"), ("win32", "keyring"), ("freebsd14", "")])
+def test_where_there_is_no_ram_folder_the_credential_store_is_the_cache(monkeypatch, platform, kind):
+    """macOS and Windows (untested here end to end: no Keychain on this machine) default to the OS store."""
+    from mfaenv.stores import sessionstore
+
+    monkeypatch.setattr(sessionstore.sys, "platform", platform)
+    location = sessionstore.locate({"HOME": "/home/jane"})
+    assert location.kind == kind
+    assert sessionstore.locate({"MFAENV_CACHE_DIR": "/private/cache"}).kind == "folder"
+    assert sessionstore.locate({"MFAENV_CACHE": "off"}).kind == ""
