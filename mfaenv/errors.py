@@ -112,3 +112,21 @@ class Interrupted(MfaenvError):
 
     def __init__(self, message: str = "interrupted"):
         super().__init__(message)
+
+
+class CredentialStoreError(MfaenvError):
+    """The OS credential store (Keychain, Credential Manager, Secret Service) failed; mfaenv/stores/oskeyring.py."""
+
+    exit_code = 7
+
+
+class NoCredentialStoreError(CredentialStoreError):
+    """There is no OS credential store: keyring is not installed, or no backend answers (headless Linux)."""
+
+
+class CredentialStoreLockedError(CredentialStoreError):
+    """The OS credential store is locked and the user did not unlock it."""
+
+
+class CredentialStoreEntryError(CredentialStoreError):
+    """An item in the OS credential store under mfaenv's service and name is not one mfaenv wrote."""

@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 
 from mfaenv.shells import variables
-from mfaenv.stores.cache import SessionCache, key_digest, sha256
+from mfaenv.stores.cache import key_digest, sha256
+from mfaenv.stores.sessionstore import open_store
 from mfaenv.errors import ProfileError, UsageError
 from mfaenv.profiles import ROLE_MAX_DURATION as ROLE_MAX_SECONDS, configured_endpoint
 from mfaenv.shells.variables import REUSE_MARGIN_SECONDS
@@ -135,7 +136,7 @@ class RoleWithCode(Provider):
 class Cached(Provider):
     """Any provider behind the session cache: a cached session first, else the provider's, stored."""
 
-    def __init__(self, inner: Provider, cache: SessionCache, profile: str, reuse: bool, min_seconds_left: int):
+    def __init__(self, inner: Provider, cache, profile: str, reuse: bool, min_seconds_left: int):
         self.inner, self.cache, self.profile, self.reuse, self.min_seconds_left = (
             inner, cache, profile, reuse, min_seconds_left)
 
@@ -194,7 +195,7 @@ def obtain(
     ``persisted`` finds the session --persist left in the target's section.
     """
     reuse = code is None and not force
-    cache = SessionCache.open(environ)
+    cache = open_store(environ)
 
     def wrap(provider: Provider, target: bool) -> Provider:
         if target and reuse:

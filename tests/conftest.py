@@ -52,7 +52,8 @@ def env(aws_home: Path, sts_endpoint: str) -> Dict[str, str]:
     return environ
 
 
-def run_mfaenv(args: Sequence[str], env: Dict[str, str], input: Optional[str] = None, timeout: float = 60):
+def run_mfaenv(args: Sequence[str], env: Dict[str, str], input: Optional[str] = None, timeout: float = 60,
+               cwd: Optional[Path] = None):
     """Run the installed mfaenv in a subprocess, as a user's shell would.
 
     It runs in a new session with stdin not a tty, so it has no controlling
@@ -68,6 +69,7 @@ def run_mfaenv(args: Sequence[str], env: Dict[str, str], input: Optional[str] = 
         text=True,
         timeout=timeout,
         start_new_session=True,
+        cwd=cwd,
     )
 
 

@@ -48,6 +48,9 @@ def clean_environ(home: Path) -> Dict[str, str]:
     }
     env["HOME"] = str(home)
     env["MFAENV_SHELL"] = "bash"
+    # No /dev/shm fallback cache (mfaenv-<uid> is the developer's, shared by every test run of
+    # the user): a test that wants a cache chooses its folder (see mfaenv/stores/sessionstore.py).
+    env["MFAENV_TEST_SHM_NAME"] = ""
     # The success line is tested on its own (test_feedback); elsewhere stderr stays for errors and warnings.
     env["MFAENV_QUIET"] = "1"
     return env

@@ -59,7 +59,7 @@ def environ(tmp_path: Path) -> Dict[str, str]:
     """XDG_RUNTIME_DIR as a logged-in Linux user has it (the folder exists, mode 0700)."""
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
-    return {"XDG_RUNTIME_DIR": str(runtime)}
+    return {"XDG_RUNTIME_DIR": str(runtime), "MFAENV_TEST_SHM_NAME": ""}
 
 
 def open_cache(environ: Dict[str, str]) -> SessionCache:
@@ -220,7 +220,7 @@ def test_a_symlinked_folder_is_never_followed(environ, folder, tmp_path, capsys)
 
 
 def test_a_folder_that_cannot_be_made_warns_and_there_is_no_cache(tmp_path, capsys):
-    assert_unused_with_one_warning({"XDG_RUNTIME_DIR": str(tmp_path / "gone")}, capsys, "cannot be used")
+    assert_unused_with_one_warning({"MFAENV_CACHE_DIR": str(tmp_path / "gone" / "deeper")}, capsys, "cannot be used")
 
 
 @pytest.mark.parametrize("loose", [0o644, 0o640, 0o604, 0o620])

@@ -28,6 +28,8 @@ from conftest import clean_environ, run_mfaenv
 IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \| *(\S+)\s*$")
 AWS_SDK = ("boto3", "botocore")
 CLI_FRAMEWORKS = ("typer", "click", "rich")
+#: The OS credential store: only the keyring session cache and the rare commands open it.
+KEYRING = ("keyring", "secretstorage", "jeepney", "jaraco")
 #: Standard-library modules a cached `credential-process` (every AWS CLI or SDK start) does
 #: without, each a millisecond or more of a start-up whose target is 2x `python -c pass`:
 #: dataclasses loads inspect (and ast, dis, tokenize); pathlib loads urllib.parse and
@@ -90,6 +92,7 @@ def test_init_loads_no_cli_framework_and_no_aws_sdk(shell, session_env):
     assert result.stdout.strip(), "init printed no script"
     assert "mfaenv.shells.integration" in modules, "init did not take its fast path"
     assert loaded(modules, CLI_FRAMEWORKS) == []
+    assert loaded(modules, KEYRING) == []
     assert loaded(modules, AWS_SDK) == []
 
 
@@ -100,6 +103,7 @@ def test_profile_completion_loads_no_cli_framework_and_no_aws_sdk(session_env):
     assert "stage" in result.stdout.splitlines()
     assert "mfaenv.profiles" in modules
     assert loaded(modules, CLI_FRAMEWORKS) == []
+    assert loaded(modules, KEYRING) == []
     assert loaded(modules, AWS_SDK) == []
     assert loaded(modules, ("re", "configparser")) == [], "plainly written files are read without configparser"
 
@@ -122,6 +126,7 @@ def test_prompt_loads_no_cli_framework_and_no_aws_sdk(session_env):
     assert result.stdout.startswith("stage 111111111111 ")
     assert "mfaenv.shells.prompt" in modules
     assert loaded(modules, CLI_FRAMEWORKS) == []
+    assert loaded(modules, KEYRING) == []
     assert loaded(modules, AWS_SDK) == []
     # Within 1.5x `python -c pass` leaves no room for these (~10 ms together).
     assert loaded(modules, ("typing", "dataclasses", "datetime", "re", "mfaenv.shells.variables")) == []
@@ -182,6 +187,7 @@ def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sd
     assert "mfaenv.commands.tools" in modules
     assert {"mfaenv.profiles", "mfaenv.stores.cache"} <= set(modules), "the parsed list lacks what a cache hit needs"
     assert loaded(modules, CLI_FRAMEWORKS) == []
+    assert loaded(modules, KEYRING) == []
     assert loaded(modules, AWS_SDK) == []
     # mfaenv's modules for rendering shell text, asking for a code, fetching and writing files.
     assert loaded(modules, HEAVY_STDLIB + ("mfaenv.shells.dialects", "mfaenv.terminal.codeinput", "mfaenv.aws.sts", "mfaenv.stores.persist")) == []

@@ -47,7 +47,8 @@ class Prepared(namedtuple("Prepared", [
     "session",
     "origin",  # sessions.SHELL, CACHE, FILE or STS
     "variables",  # what to export
-])):
+    "uncached",  # why the session was fetched and not cached ("": it was, or it was not fetched)
+], defaults=("",))):
     """A request carried through: the resolved target, its session, where it came from, what to export."""
 
     __slots__ = ()
@@ -103,7 +104,9 @@ def prepare(
         # (no write happens when the file already does).
         persist.write_session(store.credentials_path, chain.name, persisted_values(session))
     exports = variables.session_exports(session, chain.name, chain.account, chain.region, environ)
-    return Prepared(chain, session, origin, exports)
+    from mfaenv.stores import sessionstore
+
+    return Prepared(chain, session, origin, exports, sessionstore.uncached if origin == sessions.STS else "")
 
 
 def _check_duration(duration: Optional[int], chain: Chain) -> None:
@@ -157,9 +160,10 @@ def list_columns(store: ProfileStore, environ: Mapping[str, str]) -> List[Column
 def _cached_sessions(environ: Mapping[str, str]) -> Callable[[Chain], str]:
     """The CACHED SESSION cell: the expiry of the session the profile's next use would take from the cache."""
     from mfaenv import sessions
-    from mfaenv.stores.cache import SessionCache, key_digest
+    from mfaenv.stores.cache import key_digest
+    from mfaenv.stores.sessionstore import open_store
 
-    cache = SessionCache.open(environ)
+    cache = open_store(environ)
     found = {key_digest(entry.key): entry.session for entry in cache.entries()} if cache is not None else {}
 
     def cell(chain: Chain) -> str:
@@ -253,7 +257,7 @@ def forget(
     (first, so that a refusal leaves everything as it was).
     """
     from mfaenv.shells import dialects
-    from mfaenv.stores.cache import SessionCache
+    from mfaenv.stores.sessionstore import open_store
 
     dialect = dialects.detect_dialect(shell)  # an unknown shell is refused before anything is removed
     persisted_file, removed_key_id = None, None
@@ -261,7 +265,7 @@ def forget(
         if profile is None:
             raise UsageError("--persisted needs a PROFILE: the section of the credentials file to remove a session from")
         persisted_file, removed_key_id = _forget_persisted(profile, environ)
-    cache = SessionCache.open(environ)
+    cache = open_store(environ)
     keys, unknown = ([], None) if profile is None else _cache_keys(profile, environ)
     if removed_key_id is not None:
         unknown = None  # the profile no longer resolves, but its persisted session was there to remove

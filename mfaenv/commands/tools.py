@@ -90,9 +90,14 @@ def credential_process(profile: str, environ: Mapping[str, str] = os.environ) ->
         prepared = get_command.prepare(request, environ, min_seconds_left=CREDENTIAL_PROCESS_MIN_SECONDS)
     except NoTerminalError:
         # The usual case for an SDK started by an IDE, a CI job or a daemon.
+        from mfaenv.stores import sessionstore
+
+        if sessionstore.uncached:  # a session fetched in a terminal would not reach this process
+            advice = f"set mfa_process in the profile (no session cache to carry one from a terminal: {sessionstore.uncached})"
+        else:
+            advice = f"run 'mfaenv {profile}' in a terminal first, or set mfa_process in the profile"
         raise NoTerminalError(
-            f"profile '{profile}': no terminal to ask for the MFA code (credential_process); "
-            f"run 'mfaenv {profile}' in a terminal first, or set mfa_process in the profile"
+            f"profile '{profile}': no terminal to ask for the MFA code (credential_process); {advice}"
         ) from None
     return credential_process_json(prepared.session, prepared.variables.get("MFAENV_ACCOUNT"))
 

@@ -1,7 +1,8 @@
 """The session cache: temporary sessions kept in RAM and shared by every terminal of the user.
 
-One file per session in ``$XDG_RUNTIME_DIR/mfaenv/`` (a per-user tmpfs on Linux,
-removed at logout), or in ``MFAENV_CACHE_DIR``; ``MFAENV_CACHE=off`` turns it off.
+One file per session in a private folder: ``MFAENV_CACHE_DIR``, ``$XDG_RUNTIME_DIR/mfaenv/``
+(a per-user tmpfs on Linux, removed at logout) or ``/dev/shm/mfaenv-<uid>/``, as
+sessionstore.locate chooses; ``MFAENV_CACHE=off`` turns it off.
 A file is named by a digest of its key (what the session depends on, built by
 sessions.py) and holds the session, the profile it was made for (for `list` and
 `forget`) and the key itself, so that a digest collision or a foreign file is
@@ -109,14 +110,23 @@ def warn(message: str) -> None:
 
 
 def cache_folder(environ: Mapping[str, str]) -> Optional[str]:
-    """The folder the cache lives in, or None when there is no cache."""
-    if environ.get("MFAENV_CACHE", "").lower() == "off":
-        return None
-    chosen = environ.get("MFAENV_CACHE_DIR")
-    if chosen:
-        return chosen
-    runtime = environ.get("XDG_RUNTIME_DIR")
-    return os.path.join(runtime, "mfaenv") if runtime else None
+    """The folder the cache lives in, or None when the cache is not a folder (see sessionstore.locate)."""
+    from mfaenv.stores.sessionstore import FOLDER, locate
+
+    location = locate(environ)
+    return location.path if location.kind == FOLDER else None
+
+
+def _quoted(path: str) -> str:
+    """The path as a POSIX shell word, for a fix the user can paste (shlex would load re)."""
+    if path and all(char.isalnum() or char in "/._-+=:@%," for char in path):
+        return path
+    return "'" + path.replace("'", "'\\''") + "'"
+
+
+def _removal(path: str) -> str:
+    """The command that removes a folder the user does not own (root's, another user's)."""
+    return f"{'' if os.geteuid() == 0 else 'sudo '}rm -r {_quoted(path)}"
 
 
 def _unsafe(info: os.stat_result) -> Optional[str]:
@@ -137,10 +147,17 @@ class SessionCache:
 
     @classmethod
     def open(cls, environ: Mapping[str, str] = os.environ) -> Optional["SessionCache"]:
-        """The user's session cache, created if missing; None when off, absent or unsafe (warned)."""
+        """The user's session cache folder, created if missing; None when off, not a folder, or unsafe (warned)."""
         path = cache_folder(environ)
-        if path is None:
-            return None
+        return None if path is None else cls.open_folder(path)
+
+    @classmethod
+    def open_folder(cls, path: str) -> Optional["SessionCache"]:
+        """This cache folder, created (0700) if missing; None, with one warning naming the fix, when unsafe.
+
+        Trusted as tmux trusts /tmp/tmux-<uid>: a real folder (a symlink is not
+        followed), owned by the user, closed to group and others. Never chmod'ed.
+        """
         try:
             try:
                 os.mkdir(path, 0o700)
@@ -148,13 +165,17 @@ class SessionCache:
                 pass
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as error:
-            reason = "it is a symlink" if os.path.islink(path) else (error.strerror or type(error).__name__)
-            warn(f"session cache {path} cannot be used ({reason}); going on without it")
+            if os.path.islink(path):
+                warn(f"session cache {path} is a symlink; not using it (remove the link: rm {_quoted(path)})")
+            else:
+                warn(f"session cache {path} cannot be used ({error.strerror or type(error).__name__}); going on without it")
             return None
-        problem = _unsafe(os.fstat(fd))
+        info = os.fstat(fd)
+        problem = _unsafe(info)
         if problem is not None:
             os.close(fd)
-            warn(f"session cache {path} is {problem}; not using it (it must be yours, mode 0700)")
+            fix = _removal(path) if info.st_uid != os.geteuid() else f"chmod 700 {_quoted(path)}"
+            warn(f"session cache {path} is {problem}; not using it (it must be yours, mode 0700: {fix})")
             return None
         return cls(path, fd)
 

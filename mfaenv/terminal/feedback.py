@@ -2,6 +2,7 @@
 
     mfaenv: stage, account 111111111111, until 23:41 CET (11h59m left); fetched
     mfaenv: admin (role admin), account 210987654321, until 12:41 CET (59m left); reused from the session cache
+    mfaenv: stage, account 111111111111, until 23:41 CET (11h59m left); fetched, not cached (MFAENV_CACHE=off; unset it to share sessions)
 
 Nothing secret goes into the line: the profile, the role's name, the account,
 the end of the session and where it came from. stdout stays shell code only.
@@ -46,7 +47,7 @@ def report(prepared, persisted: bool, environ: Mapping[str, str], now: Optional[
     role = chain.target_role
     line = success_line(
         chain.name, role.arn if role else None, chain.account, prepared.session.expires, prepared.origin,
-        persisted, now,
+        persisted, now, getattr(prepared, "uncached", ""),
     )
     print(line, file=sys.stderr)
 
@@ -59,6 +60,7 @@ def success_line(
     origin: str,
     persisted: bool = False,
     now: Optional[float] = None,
+    uncached: str = "",
 ) -> str:
     """The line itself. The end is in local time, as the clock on the wall shows it; another day is named."""
     from mfaenv.shells.expiry import time_left
@@ -72,6 +74,8 @@ def success_line(
     what = ORIGINS.get(origin, origin)
     if persisted and origin != "file":  # reused from the file: the file already held it
         what += ", persisted"
+    if uncached:  # fetched, and no cache keeps it for the next terminal: why, and the fix
+        what += f", not cached ({uncached})"
     return "mfaenv: " + shown(f"{who}{where}, until {clock} ({time_left(int(expires) - int(now))} left); {what}")
 
 
