@@ -113,11 +113,35 @@ def test_exec_of_a_missing_command_exits_127_before_any_sts_call(standin_env, st
     assert sts_standin.requests == [], "a code was spent on a command that cannot run"
 
 
-def test_exec_of_a_file_that_is_not_executable_exits_126(standin_env, sts_standin, tmp_path):
+@pytest.mark.parametrize("kind", ["no-execute-bit", "directory", "etc-passwd", "no-execute-bit-on-path"])
+def test_exec_of_what_execve_would_refuse_exits_126_before_any_code_is_asked_for_or_sent(
+        kind, standin_env, sts_standin, tmp_path):
     script = tmp_path / "script.sh"
     script.write_text("#!/bin/sh\necho ran\n")
-    result = run_mfaenv(["exec", "stage", "--", str(script)], {**standin_env, **shell_session()})
-    assert_one_line_failure(result, 126, "permission denied")
+    script.chmod(0o644)
+    environ = {**standin_env, "PATH": f"{tmp_path}:{standin_env['PATH']}"}
+    program = {"no-execute-bit": str(script), "directory": str(tmp_path), "etc-passwd": "/etc/passwd",
+               "no-execute-bit-on-path": "script.sh"}[kind]
+    words = "it is a directory" if kind == "directory" else "permission denied"
+    with_code = run_mfaenv(["exec", "stage", "123456", "--", program], environ)
+    assert_one_line_failure(with_code, 126, words)
+    asking = run_mfaenv(["exec", "stage", "--code-command", f"touch {tmp_path / 'asked'}; echo 123456", "--", program],
+                        environ)
+    assert_one_line_failure(asking, 126, words)
+    assert sts_standin.requests == [], "a code was spent on a command that cannot run"
+    assert not (tmp_path / "asked").exists(), "a code was asked for a command that cannot run"
+
+
+def test_exec_skips_a_file_on_path_that_cannot_run_for_a_later_one_that_can(standin_env, sts_standin, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, mode in ((first, 0o644), (second, 0o755)):
+        folder.mkdir()
+        (folder / "tool").write_text(f"#!/bin/sh\necho {folder.name}\n")
+        (folder / "tool").chmod(mode)
+    environ = {**standin_env, "PATH": f"{first}:{second}:{standin_env['PATH']}"}
+    result = run_mfaenv(["exec", "stage", "123456", "--", "tool"], environ)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "second\n"
 
 
 @pytest.mark.parametrize("args, words", [

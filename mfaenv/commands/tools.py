@@ -45,20 +45,42 @@ def exec_command(request: get_command.GetRequest, command: Sequence[str], enviro
     """Replace this process with ``command``, the profile's session in its environment."""
     if not command:
         raise UsageError(f"no command to run; put it after '--': mfaenv exec {request.profile} -- aws sts get-caller-identity")
-    # A missing command fails before any STS call, so no MFA code is spent on it.
-    if _find_program(command[0], environ) is None:
-        raise CommandNotFoundError(f"exec: command not found: {command[0]}")
+    # What execve would refuse fails before any code is asked for or sent: a missing
+    # command (127), one that cannot be run (126: no execute bit, a directory).
+    _check_runnable(command[0], environ)
     prepared = get_command.prepare(request, environ)
     run_in_place(command, child_environment(environ, prepared.variables))
 
 
-def _find_program(program: str, environ: Mapping[str, str]) -> Optional[str]:
-    """Where execvpe will find ``program``: a path as given, else a search of PATH."""
-    if os.sep in program:
-        return program if os.path.exists(program) else None
+def _check_runnable(program: str, environ: Mapping[str, str]) -> None:
+    """Raise what ``run_in_place`` would raise for ``program``, found as execvpe finds it.
+
+    A path is taken as given. A bare name is searched along PATH as execvpe does: the
+    first runnable file wins, even after one that is not runnable; with none, a file
+    that is there but cannot be run gives "permission denied", as execvpe's EACCES.
+    """
+    import stat
+
+    if os.sep in program or (os.altsep and os.altsep in program):
+        try:
+            mode = os.stat(program).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            raise CommandNotFoundError(f"exec: command not found: {program}") from None
+        except OSError as error:  # a folder on the way that cannot be searched (EACCES), a loop
+            raise CommandNotExecutableError(f"exec: cannot run {program}: {error.strerror}") from None
+        if stat.S_ISDIR(mode):
+            raise CommandNotExecutableError(f"exec: cannot run {program}: it is a directory")
+        if not os.access(program, os.X_OK):
+            raise CommandNotExecutableError(f"exec: permission denied: {program} (not executable)")
+        return
     import shutil
 
-    return shutil.which(program, mode=os.F_OK, path=environ.get("PATH", os.defpath))
+    path = environ.get("PATH", os.defpath)
+    if shutil.which(program, mode=os.X_OK, path=path) is not None:
+        return
+    if shutil.which(program, mode=os.F_OK, path=path) is not None:
+        raise CommandNotExecutableError(f"exec: permission denied: {program} (not executable)")
+    raise CommandNotFoundError(f"exec: command not found: {program}")
 
 
 def run_in_place(command: Sequence[str], env: Mapping[str, str]) -> NoReturn:
