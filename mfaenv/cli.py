@@ -304,7 +304,7 @@ def _build_app():
 
         _write(credential_process(profile))
 
-    @app.command(cls=PlainUsage, short_help="Open the AWS console as the profile's role (or the sign-in page).")
+    @app.command(cls=PlainUsage, short_help="Open the AWS console as the profile's role in a browser.")
     def console(
         profile: str = typer.Argument(..., metavar="PROFILE", help="Target profile, e.g. admin."),
         stdout: bool = typer.Option(

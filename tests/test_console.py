@@ -313,3 +313,69 @@ def test_a_failing_browser_prints_the_url_on_stdout(console_env, federation, bro
     assert result.returncode == 0, result.stderr
     assert login_parameters(result.stdout.strip())["SigninToken"] == federation.tokens[0]
     assert "cannot open a browser (the browser failed" in result.stderr
+
+
+# -- the hand-over to the browser, and what --destination accepts -------------------------------------
+
+
+def test_the_one_time_address_answers_only_a_connection_of_this_user():
+    """The owner of the connecting socket, as /proc/net/tcp shows it (Linux); no such connection, no answer."""
+    import socket
+
+    from mfaenv.terminal import browser
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    client = socket.create_connection(server.getsockname())
+    try:
+        if not Path("/proc/net/tcp").exists():
+            pytest.skip("no /proc/net/tcp")
+        client_port, server_port = client.getsockname()[1], server.getsockname()[1]
+        assert browser._same_user(client_port, server_port)
+        other = next(port for port in range(1024, 65536) if port not in (client_port, server_port))
+        assert not browser._same_user(client_port, other), "a connection that does not exist was let in"
+    finally:
+        client.close()
+        server.close()
+
+
+def test_a_role_session_in_this_shell_serves_without_sts(console_env, sts_standin, federation):
+    from conftest import closed_sts, exported
+
+    shell = exported(run_mfaenv(["get", "admin"], console_env).stdout)
+    environ = {**closed_sts(console_env), "MFAENV_CACHE": "off", "MFAENV_QUIET": ""}
+    environ.update((name, value) for name, value in shell.items() if value is not None)
+    result = run_mfaenv(["console", "admin", "--stdout"], environ)
+    assert result.returncode == 0, result.stderr
+    assert federation.received[-1].session["sessionId"] == shell["AWS_ACCESS_KEY_ID"]
+    assert "reused from this shell" in result.stderr
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_any_destination_lands_on_the_partitions_console_or_is_refused(destination):
+    from mfaenv.commands.console import destination_url
+    from mfaenv.errors import UsageError
+
+    hosts = signin.Hosts("eu-central-1", "eu-central-1.signin.aws.amazon.com", "signin.aws.amazon.com",
+                         "console.aws.amazon.com")
+    try:
+        url = destination_url(destination, hosts)
+    except UsageError:
+        return
+    parts = urlsplit(url)
+    assert parts.scheme == "https"
+    assert parts.hostname == "console.aws.amazon.com" or parts.hostname.endswith(".console.aws.amazon.com")
+    assert parts.username is None and parts.password is None
+
+
+def test_a_browser_that_never_asks_for_the_page_leaves_the_url_on_stdout(console_env, federation):
+    """`true` as the browser: started fine, never fetches; after MFAENV_BROWSER_TIMEOUT the URL is printed instead."""
+    result = run_mfaenv(["console", "admin"], {**console_env, "BROWSER": "true", "MFAENV_BROWSER_TIMEOUT": "0.5"})
+    assert result.returncode == 0, result.stderr
+    assert login_parameters(result.stdout.strip())["SigninToken"] == federation.tokens[0]
+    assert "did not ask for the sign-in page within 0.5 s" in result.stderr

@@ -101,10 +101,14 @@ class _Handoff:
 
 def _same_user(client_port: int, server_port: int) -> bool:
     """Whether the connection from ``client_port`` belongs to this user (Linux); True where that cannot be told."""
-    try:
-        with open("/proc/net/tcp") as table:
-            lines = table.read().splitlines()[1:]
-    except OSError:
+    lines = []
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):  # a browser may connect from an IPv6 socket (::ffff:127.0.0.1)
+        try:
+            with open(name) as table:
+                lines += table.read().splitlines()[1:]
+        except OSError:
+            pass
+    if not lines:  # not Linux: the loopback connection's owner cannot be told
         return True
     for line in lines:
         fields = line.split()
