@@ -304,6 +304,50 @@ def _build_app():
 
         _write(credential_process(profile))
 
+    @app.command(cls=PlainUsage, short_help="Open the AWS console as the profile's role in a browser.")
+    def console(
+        profile: str = typer.Argument(..., metavar="PROFILE", help="Target profile, e.g. admin."),
+        stdout: bool = typer.Option(
+            False, "--stdout", help="Print the sign-in URL instead of opening it (another browser, another machine).",
+        ),
+        destination: Optional[str] = typer.Option(
+            None, "--destination", metavar="PATH|URL", show_default=False,
+            help="Where the console opens: a path such as ec2/home, or a console URL (default: the console home "
+            "of the profile's region).",
+        ),
+    ):
+        """Open the AWS console as the profile's role, signed in through the AWS federation endpoint.
+
+        \b
+        A role profile's session (from this shell, the cache or STS, with more than
+        15 minutes left) is exchanged for a sign-in token that works once, within 15
+        minutes. A plain MFA profile opens its account's sign-in page instead (AWS
+        signs only role sessions in), and spends no code. BROWSER chooses the browser.
+        """
+        from mfaenv.commands.console import console as console_url
+        from mfaenv.terminal import browser
+        from mfaenv.terminal.display import shown
+
+        found = console_url(profile, destination)
+        say = not feedback.quiet(os.environ)
+        if stdout:
+            _write(found.url + "\n")
+            if say:
+                print(f"mfaenv: {shown(found.message)}" + (
+                    "; the sign-in URL is on stdout: it works once, within 15 minutes, and signs in whoever opens it"
+                    if found.secret else "; its URL is on stdout"), file=sys.stderr)
+            return
+        try:
+            (browser.open_secret_url if found.secret else browser.open_url)(found.url)
+        except browser.NoBrowser as reason:
+            print(f"mfaenv: {shown(found.message)}; cannot open a browser ({reason}; set BROWSER, or use --stdout): "
+                  f"the URL is on stdout" + (", it works once within 15 minutes" if found.secret else ""),
+                  file=sys.stderr)
+            _write(found.url + "\n")
+            return
+        if say:
+            print(f"mfaenv: {shown(found.message)}; opened in the browser", file=sys.stderr)
+
     @app.command(cls=PlainUsage, short_help="Print statements that remove mfaenv's variables.")
     def unset(
         shell: Optional[str] = typer.Option(None, "--shell", metavar=SHELLS_METAVAR, help="Syntax of the output."),

@@ -83,6 +83,22 @@ class IamUnavailableError(MfaenvError):
     exit_code = 5
 
 
+class FederationRejectedError(MfaenvError):
+    """`console`: the AWS sign-in federation endpoint refused the role session (as STS refusals, exit 4)."""
+
+    exit_code = 4
+
+
+class FederationUnavailableError(MfaenvError):
+    """`console`: the federation endpoint could not be reached in time, or answered nonsense (as STS, exit 5)."""
+
+    exit_code = 5
+
+
+class SessionTooShortError(ProfileError):
+    """`console`: the role session the profile gives lasts no longer than the 15 minutes a console sign-in needs."""
+
+
 class CodeInputError(MfaenvError):
     """No MFA code could be read: no terminal, or the code command failed."""
 

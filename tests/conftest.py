@@ -23,8 +23,9 @@ import pytest
 
 from emulator import DATA, clean_environ, free_port, make_aws_home, moto_server, wait_for_http  # noqa: F401 (re-exported)
 
-#: The STS stand-in's fixtures (sts_standin, standin_env) and the Secret Service (secret_service), for every test file.
-pytest_plugins = ["sts_standin", "secret_service"]
+#: The STS stand-in's fixtures (sts_standin, standin_env), the Secret Service (secret_service) and the
+#: federation stand-in (federation), for every test file.
+pytest_plugins = ["sts_standin", "secret_service", "federation_standin"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: Shells whose emitted code the tests execute for real.

@@ -255,3 +255,23 @@ def test_a_cache_hit_in_a_new_terminal_loads_no_aws_sdk(profile, env, aws_home, 
     assert result.stdout == fetched.stdout, "the new terminal did not get the cached session"
     assert "mfaenv.stores.cache" in modules
     assert loaded(modules, AWS_SDK + ("_hashlib",)) == []
+
+
+#: What only `mfaenv console` needs: its modules, the browser and the one-time local server.
+CONSOLE_ONLY = ("mfaenv.aws.signin", "mfaenv.commands.console", "mfaenv.terminal.browser", "webbrowser", "http.server")
+
+
+@pytest.mark.parametrize("args", [["init", "bash"], ["profiles"], ["prompt"], ["--help"], ["unset"]], ids=" ".join)
+def test_the_console_is_loaded_only_by_the_console(args, session_env):
+    modules, result = imported_modules(args, session_env)
+    assert result.returncode == 0, stderr_without_importtime(result)
+    assert loaded(modules, CONSOLE_ONLY) == []
+
+
+def test_the_console_for_a_plain_profile_reads_botocores_data_but_builds_no_client(session_env):
+    """A rare command may load botocore's data loader for the sign-in hosts; boto3 and a client stay out."""
+    modules, result = imported_modules(["console", "stage", "--stdout"], session_env)
+    assert result.returncode == 0, stderr_without_importtime(result)
+    assert result.stdout == "https://111111111111.signin.aws.amazon.com/console\n"
+    assert {"mfaenv.aws.signin", "botocore.endpoint_provider"} <= set(modules)
+    assert loaded(modules, ("boto3", "botocore.client", "botocore.session", "mfaenv.aws.sts")) == []
