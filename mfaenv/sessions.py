@@ -324,9 +324,9 @@ def sts_endpoint(region: str, environ: Mapping[str, str]) -> str:
     configured = configured_endpoint(environ)
     if configured is not None:
         return "url-sha256:" + sha256(configured[1].encode()).hexdigest()
-    if region.startswith("cn-"):
-        return "aws-cn"
-    return "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    from mfaenv.aws.endpoints import partition  # botocore's partition data, read without botocore
+
+    return partition(region).id
 
 
 # -- the pieces around the stack ------------------------------------------------------------------------
