@@ -139,6 +139,26 @@ def test_aws_cli_asks_for_the_code_on_the_terminal_through_credential_process(cl
     assert_signed_with_the_session(sts_standin)
 
 
+
+def test_a_code_command_that_reaches_mfaenv_again_stops_at_depth_one(client_env, sts_standin, aws_home, aws_cli, tmp_path):
+    """The issue's loop: stage's code command reads the code with the AWS CLI through [profile cp],
+    whose credential_process is mfaenv for stage again, with nothing cached: that mfaenv needs a code,
+    and must fail at once instead of running the code command again. (The command refuses a third
+    level by itself, so that the test ends where the rule is broken.)"""
+    depth = tmp_path / "depth.log"
+    depth.touch()
+    add_to_config(aws_home, (
+        f"[profile stage]\nmfa_process = [ $(wc -l < {depth}) -lt 3 ] || exit 99; echo level >> {depth}; "
+        f"{aws_cli} sts get-caller-identity --profile cp --query UserId --output text\n"))
+    result = run([aws_cli, "sts", "get-caller-identity", "--profile", "cp"], client_env)
+    assert result.returncode != 0
+    assert depth.read_text().splitlines() == ["level"], "the code command ran again inside itself"
+    assert "started by the code command of profile 'stage'" in result.stderr, result.stderr
+    assert "code command failed with exit status 255" in result.stderr, result.stderr
+    assert result.stdout == ""
+    assert sts_standin.requests == []
+
+
 # --- exported variables and exec -----------------------------------------------------------------------------
 
 

@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import sts_standin as standin
-from conftest import IN_CI, OLDEST_NUSHELL, closed_sts, require_shell, run_shell
+from conftest import IN_CI, OLDEST_NUSHELL, closed_sts, require_shell, run_mfaenv, run_shell
 from test_integration import (  # noqa: F401 (shell_env: a fixture)
     FRESH, PROMPT_CASES, ROOT, SHELL_DIR, assert_printed_by_the_other_commands, names_with_controls, prompt_env,
     session_vars, shell_env, values,
 )
-from test_shells import CANARY, HOSTILE_PROFILE_NAMES, SERIAL
+from test_shells import CANARY, HOSTILE_PROFILE_NAMES, SERIAL, assert_inert_record, evaluate_by_mistake
 
 #: The variables a session sets, one line: profile, account, token, and the user's MFAENV_SHELL.
 SHOW = 'print $"vars=($env.MFAENV_PROFILE? | default "")|($env.MFAENV_ACCOUNT? | default "")|($env.AWS_SESSION_TOKEN? | default "")|($env.MFAENV_SHELL)"'
@@ -295,6 +295,13 @@ def test_any_profile_name_and_sts_answer_arrive_byte_exact_and_run_nothing(
     assert not (tmp_path / CANARY).exists()
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert json.loads(result.stdout) == [name, key, secret, token]
+    # The same record where MFAENV_SHELL=nu was inherited by bash, which evaluates it: inert there.
+    record = run_mfaenv(["get", name, "123456", "--source", "stage-default", "--serial", SERIAL],
+                        {**environ, "MFAENV_SHELL": "nu"})
+    assert record.returncode == 0, record.stderr
+    assert_inert_record(record.stdout)
+    assert json.loads(record.stdout)["AWS_SESSION_TOKEN"] == token
+    evaluate_by_mistake("bash", record.stdout, tmp_path)
 
 
 # --- mfaenv_prompt -------------------------------------------------------------------------------

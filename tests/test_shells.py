@@ -12,6 +12,9 @@ PowerShell's own quoting rule.
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -70,6 +73,7 @@ KNOWN_HOSTILE = [
 ]
 
 SHELL_ENV_EXTRA = {"LC_ALL": "C.UTF-8"}
+MFAENV = f"{shlex.quote(sys.executable)} -m mfaenv"
 
 
 #: How each shell is started: no rc files; "zsh-rc-quotes" is zsh with an option users set
@@ -326,6 +330,79 @@ def test_unset_in_powershell_is_only_removals(env):
     removed = powershell.check_script(result.stdout)
     assert all(value is None for _, value in removed)
     assert {name for name, _ in removed} == set(STALE_SESSION)
+
+
+# -- a Nushell record evaluated by another shell by mistake ---------------------------------------
+
+#: Shells that might evaluate a Nushell record by mistake (MFAENV_SHELL=nu inherited), and how.
+MISTAKEN_EVALUATION = {
+    "bash": ["bash", "--norc", "--noprofile", "-c", 'eval "$(cat record.txt)"'],
+    "zsh": ["zsh", "-f", "-c", 'eval "$(cat record.txt)"'],
+    "dash": ["dash", "-c", 'eval "$(cat record.txt)"'],
+    "fish": ["fish", "--no-config", "-c", "cat record.txt | source"],
+}
+
+
+def assert_inert_record(emitted: str) -> None:
+    """Outside the \\uXXXX escapes, the record holds nothing a POSIX shell, fish or PowerShell
+    acts on inside double quotes; each line holds only the quotes around its name and value."""
+    bare = re.sub(r"\\u[0-9a-f]{4}", "", emitted)
+    assert bare.isascii()
+    assert not set(bare) & set("$`\\!%'"), emitted
+    assert all(line.count('"') in (0, 2, 4) for line in bare.splitlines()), emitted
+
+
+def evaluate_by_mistake(shell: str, emitted: str, directory: Path) -> None:
+    """Let a real shell evaluate a Nushell record in ``directory``; whatever it says, it must run nothing."""
+    command = MISTAKEN_EVALUATION[shell]
+    path = require_shell(command[0])
+    (directory / "record.txt").write_text(emitted, encoding="utf-8")
+    subprocess.run([path, *command[1:]], env={**clean_environ(directory), **SHELL_ENV_EXTRA}, cwd=directory,
+                   capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert not (directory / CANARY).exists(), f"{shell} ran a fragment of the record:\n{emitted}"
+
+
+@pytest.mark.shell
+@pytest.mark.parametrize("shell", MISTAKEN_EVALUATION)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=hostile_batches)
+@example(values=KNOWN_HOSTILE)
+def test_a_nushell_record_evaluated_by_another_shell_runs_nothing(shell, values):
+    emitted = dialects.NUSHELL.render({**dict(zip(names_for(values), values)), "AWS_SECURITY_TOKEN": None})
+    assert_inert_record(emitted)
+    with tempfile.TemporaryDirectory() as tmp:
+        evaluate_by_mistake(shell, emitted, Path(tmp))
+
+
+@pytest.mark.parametrize("value", ["$", "`", '"', "\\", "!", "%", "'", "\u2019", "\u201c"])
+def test_the_nushell_record_spells_what_other_shells_act_on_as_an_escape(value):
+    emitted = dialects.NUSHELL.render({"MFAENV_PROFILE": f"a{value}b"})
+    assert f'"a\\u{ord(value):04x}b"' in emitted
+    assert json.loads(emitted) == {"MFAENV_PROFILE": f"a{value}b"}
+
+
+@pytest.mark.shell
+@pytest.mark.parametrize("name", HOSTILE_PROFILE_NAMES, ids=["quotes-and-substitutions", "newlines-and-unicode"])
+def test_mfaenv_shell_nu_inherited_into_bash_runs_nothing_there(name, env, tmp_path):
+    """The issue's case: MFAENV_SHELL=nu inherited by bash, then `eval "$(mfaenv ...)"`: bash gets
+    the JSON record, and neither a profile name nor a saved region (prod names eu-west-1, so the
+    user's AWS_REGION is kept in MFAENV_SAVED_AWS_REGION) runs there."""
+    environ = {**env, "MFAENV_SHELL": "nu", "MFAENV_TEST_NAME": name}
+    hostile_region = f"$(touch {CANARY})`touch {CANARY}`"
+    hostile = f'get "$MFAENV_TEST_NAME" 123456 --source stage-default --serial {SERIAL}'
+    script = (f"cd '{tmp_path}'\n"
+              f'eval "$({MFAENV} {hostile})"\n'
+              f'eval "$(AWS_REGION=\'{hostile_region}\' {MFAENV} prod 123456)"\n'
+              f"{MFAENV} {hostile} > named.txt\n"
+              f"AWS_REGION='{hostile_region}' {MFAENV} prod 123456 > region.txt\n")
+    result = run_shell("bash", script, environ)
+    assert "command not found" in result.stderr, result.stderr  # bash did evaluate the records
+    assert not (tmp_path / CANARY).exists()
+    named, region = (json.loads((tmp_path / file).read_text()) for file in ("named.txt", "region.txt"))
+    assert named["MFAENV_PROFILE"] == name
+    assert region["MFAENV_SAVED_AWS_REGION"] == hostile_region
+    for file in ("named.txt", "region.txt"):
+        assert_inert_record((tmp_path / file).read_text())
 
 
 # -- NUL ----------------------------------------------------------------------------------------

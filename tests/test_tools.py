@@ -29,6 +29,7 @@ from mfaenv.shells.variables import Session
 from mfaenv.shells.expiry import parse_expiry
 
 CODE_COMMAND = "echo 123456"
+MFAENV = f"{shlex.quote(sys.executable)} -m mfaenv"
 CACHED_KEY = "ASIACACHEDSESSION001"
 
 
@@ -272,6 +273,43 @@ def test_credential_process_asks_for_the_code_on_the_terminal_not_stdout(standin
     assert "MFA code for stage" in screen
     assert json.loads(stdout)["AccessKeyId"] == SESSION_KEY_ID
     assert [request.form.get("TokenCode") for request in sts_standin.requests] == ["123456"]
+
+
+
+def test_inside_a_code_command_mfaenv_that_needs_a_code_fails_at_once(standin_env, sts_standin, aws_home, tmp_path):
+    """Started by a code command (the marker in its environment), an mfaenv that would need a code
+    of its own runs no code command, asks nothing, calls no STS: one line, empty stdout."""
+    ran = tmp_path / "ran"
+    add_to_config(aws_home, f"[profile stage]\nmfa_process = touch {ran}; echo 123456\n")
+    environ = {**standin_env, "MFAENV_IN_CODE_COMMAND": "stage"}
+    for command in (["credential-process", "stage"], ["stage", "--shell", "bash"], ["exec", "stage", "--", "true"]):
+        result = run_mfaenv(command, environ)
+        assert_one_line_failure(result, 6, "started by the code command of profile 'stage'")
+    assert not ran.exists() and sts_standin.requests == []
+
+
+def test_the_code_command_runs_with_the_marker_naming_its_profile(standin_env, sts_standin, tmp_path):
+    seen = tmp_path / "seen"
+    result = run_mfaenv(["stage", "--shell", "bash", "--code-command", f"printenv MFAENV_IN_CODE_COMMAND > {seen}; echo 123456"],
+                        standin_env)
+    assert result.returncode == 0, result.stderr
+    assert seen.read_text() == "stage\n"
+    assert "MFAENV_IN_CODE_COMMAND" not in exported(result.stdout), "the marker is the code command's alone"
+
+
+@pytest.mark.parametrize("served_from", ["shell", "cache"])
+def test_inside_a_code_command_mfaenv_served_without_a_code_still_works(served_from, cache_env, sts_standin):
+    """A code command may itself use an mfaenv session that needs no code: this shell's, or a cached one."""
+    if served_from == "shell":
+        environ = {**cache_env, **shell_session("stage")}
+    else:
+        environ = cache_env
+        cache_session(environ, 3600)
+    inner = f"{MFAENV} credential-process stage > /dev/null && echo 654321"
+    result = run_mfaenv(["prod", "--shell", "bash", "--code-command", inner], environ)
+    assert result.returncode == 0, result.stderr
+    assert [request.form.get("TokenCode") for request in sts_standin.requests] == ["654321"]
+    assert exported(result.stdout)["MFAENV_PROFILE"] == "prod"
 
 
 # --- at a terminal ---------------------------------------------------------------------------------------------

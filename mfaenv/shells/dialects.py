@@ -126,6 +126,11 @@ def _char_casts(text: str) -> "list[str]":
     return [f"[char]0x{int.from_bytes(units[i:i + 2], 'little'):04X}" for i in range(0, len(units), 2)]
 
 
+#: What the Nushell record writes as it is: letters, digits, space and ``_+=,./:@-``, which no
+#: shell acts on inside double quotes. Everything else is ``\\uXXXX``.
+_NU_LITERAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _+=,./:@-")
+
+
 class Nushell(Dialect):
     """Nushell: no statements at all, one JSON record for ``from json | load-env``.
 
@@ -133,20 +138,41 @@ class Nushell(Dialect):
     maps to its value, or to ``null`` for a variable to remove (the `mfaenv`
     wrapper hides those with ``hide-env``; loaded as they are, a null reaches
     no external command). A value is a JSON string, which carries anything and
-    runs nothing. Pure ASCII (``\\u00e9``), as for PowerShell: a console's code
-    page cannot alter it on the way.
+    runs nothing in Nushell. Inside it, every character but letters, digits,
+    space and ``_+=,./:@-`` is spelled ``\\uXXXX`` (UTF-16 code units, as JSON
+    has it): ``$``, a backtick, ``"``, ``\\``, ``!``, ``%`` and quotes of any
+    script never appear, so the record stays inert when a POSIX shell, fish or
+    PowerShell evaluates it by mistake (``MFAENV_SHELL=nu`` inherited into
+    bash), and pure ASCII, as for PowerShell: a console's code page cannot
+    alter it on the way. Nushell reads the same values.
     """
 
     name = "nu"
 
-    def render(self, variables: Mapping[str, Optional[str]]) -> str:
-        import json  # here, not at the top: only Nushell's output needs it
+    def quote(self, value: str) -> str:
+        """``value`` as a JSON string that holds only inert ASCII."""
+        if all(char in _NU_LITERAL for char in value):
+            return f'"{value}"'
+        units = value.encode("utf-16-be", "surrogatepass")
+        spelled, index = [], 0
+        for char in value:
+            width = 4 if ord(char) > 0xFFFF else 2
+            if char in _NU_LITERAL:
+                spelled.append(char)
+            else:
+                spelled += [f"\\u{int.from_bytes(units[at:at + 2], 'big'):04x}" for at in range(index, index + width, 2)]
+            index += width
+        return '"' + "".join(spelled) + '"'
 
+    def render(self, variables: Mapping[str, Optional[str]]) -> str:
+        fields = []
         for name, value in variables.items():
             if value is not None:
                 _check_value(name, value)
                 _check_unicode(name, value)
-        return json.dumps(dict(variables), indent=2) + "\n"
+            fields.append(f"  {self.quote(name)}: {'null' if value is None else self.quote(value)}")
+        # The layout of json.dumps(indent=2), which the README shows.
+        return "{\n" + ",\n".join(fields) + "\n}\n" if fields else "{}\n"
 
 
 def _check_unicode(name: str, value: str) -> None:

@@ -16,6 +16,7 @@ import time
 from typing import Optional
 
 from mfaenv.errors import CodeInputError
+from mfaenv.terminal.codeinput import CODE_COMMAND_MARKER
 
 #: How long a code command (a hardware key waiting for a touch) may take.
 TIMEOUT = 60
@@ -40,6 +41,7 @@ def run(command: str, profile: str) -> "tuple[bytes, int]":
         # password manager says why it failed. Only stdout is read for the code.
         process = subprocess.Popen(
             command, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            env={**os.environ, CODE_COMMAND_MARKER: profile},
             preexec_fn=terminal.child_setup if terminal is not None else None,
         )
     except OSError as error:

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 
 # ASCII only: \d alone also matches other scripts' digits, which STS would reject.
 CODE_PATTERN = re.compile(r"\d{6}", re.ASCII)  # use fullmatch: `$` would allow a final newline
+#: Set in a code command's environment to the profile it reads a code for. An mfaenv started
+#: under it (the code command's `aws ... --profile X`, where X has `credential_process =
+#: mfaenv credential-process ...`) that would need a code of its own fails at once, instead
+#: of running a code command again: the chain stops at depth one.
+CODE_COMMAND_MARKER = "MFAENV_IN_CODE_COMMAND"
 #: How often the terminal asks before giving up.
 TERMINAL_TRIES = 3
 
@@ -98,7 +103,18 @@ def _end_line(out) -> None:
 
 
 def obtain_code(profile: str, serial: str, command: Optional[str]) -> str:
-    """--code-command (or mfa_process / MFAENV_CODE_COMMAND), else the terminal."""
+    """--code-command (or mfa_process / MFAENV_CODE_COMMAND), else the terminal.
+
+    Never inside a code command: that mfaenv was started by one (through a tool whose
+    profile runs `mfaenv credential-process`), and asking again would start it again.
+    """
+    outer = os.environ.get(CODE_COMMAND_MARKER)
+    if outer is not None:
+        raise CodeInputError(
+            f"profile '{shown(profile)}' needs an MFA code, but this mfaenv was started by the code command of "
+            f"profile '{shown(outer)}', which must not need one itself (it would start again and again); "
+            f"give the code command credentials that need no code, or run 'mfaenv {shown(profile)}' first"
+        )
     command = command or os.environ.get("MFAENV_CODE_COMMAND")
     if command:
         return code_from_command(command, profile)
