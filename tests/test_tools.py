@@ -122,7 +122,6 @@ def test_exec_of_a_file_that_is_not_executable_exits_126(standin_env, sts_standi
 
 @pytest.mark.parametrize("args, words", [
     (["stage", "123456", "true"], "put the command after '--'"),
-    (["stage", "--"], "no command to run"),
     (["stage", "12345", "--", "true"], "six digits"),
 ])
 def test_exec_usage_mistakes_are_one_line_and_call_no_sts(args, words, standin_env, sts_standin):
