@@ -59,12 +59,24 @@ def _hot_prompt(args: "list[str]") -> "int | None":
 
 def _hot_credential_process(args: "list[str]") -> "int | None":
     # Served from the cache it imports no botocore either; a fetch imports only that.
-    if len(args) != 1 or args[0].startswith("-"):
+    profile = profile_argument(args)
+    if profile is None:
         return None
     from mfaenv.commands.tools import credential_process
 
-    _write(credential_process(args[0]))
+    _write(credential_process(profile))
     return 0
+
+
+def profile_argument(args: "list[str]") -> "str | None":
+    """The profile of ``PROFILE``, ``--profile PROFILE``, ``-p PROFILE`` or ``--profile=PROFILE``; else None."""
+    if len(args) == 1 and not args[0].startswith("-"):
+        return args[0]
+    if len(args) == 1 and args[0].startswith("--profile=") and len(args[0]) > len("--profile="):
+        return args[0][len("--profile="):]
+    if len(args) == 2 and args[0] in ("--profile", "-p") and args[1] and not args[1].startswith("-"):
+        return args[1]
+    return None
 
 
 #: Commands served before Typer (~60 ms) is imported, because they run so often:
@@ -114,6 +126,12 @@ def _fail(message: str, status: int) -> None:
 
 
 def _run_typer(args: "list[str]") -> int:
+    if not args and not os.environ.get("AWS_PROFILE") and sys.stdout.isatty():
+        # `mfaenv` alone, typed at a terminal: what can be used, rather than the whole help.
+        from mfaenv.commands.get import usable_profiles
+
+        _write(usable_profiles())
+        return 0
     import typer
 
     command = _build_app()
@@ -126,8 +144,8 @@ def _run_typer(args: "list[str]") -> int:
     to_run = None
     if args[:1] == ["exec"] and "--" in args:
         args, to_run = args[: args.index("--")], args[args.index("--") + 1 :]
-    elif args[:1] == ["exec"] and not {"-h", "--help"} & set(args):
-        raise UsageError("put the command after '--': mfaenv exec PROFILE [CODE] -- COMMAND [ARG]...")
+    elif args[:1] == ["exec"]:
+        to_run = []  # no command: the user's shell, as aws-vault does
     try:
         result = command.main(args, prog_name="mfaenv", standalone_mode=False, obj=to_run)
     except typer.Abort:
@@ -138,12 +156,33 @@ def _run_typer(args: "list[str]") -> int:
         return error.exit_code
     except click_errors.ClickException as error:
         hint = ""
+        if args[:1] == ["exec"] and not to_run and "unexpected extra argument" in error.format_message():
+            # `mfaenv exec stage 123456 terraform plan`: the command belongs after `--`.
+            raise UsageError("put the command after '--': mfaenv exec PROFILE [CODE] -- COMMAND [ARG]...") from None
         if isinstance(error, click_errors.UsageError):
             # The help of the command that was given: `mfaenv stage --bogus` points at `mfaenv get --help`.
             path = error.ctx.command_path if error.ctx is not None else "mfaenv"
             hint = f"; see '{path} --help'"
         _fail(" ".join(error.format_message().split()).rstrip(".") + hint, error.exit_code)
     return result if isinstance(result, int) else 0
+
+
+def with_profile_option(named: "str | None", profile: "str | None", code: "str | None") -> "tuple":
+    """(profile, code) once --profile NAME is taken into account: `mfaenv --profile stage 123456`
+    gives the positional words to the code."""
+    if named is None:
+        return profile, code
+    if code is not None:
+        raise UsageError(f"--profile {named} and the profile '{profile}' both given; give one of them")
+    return named, profile
+
+
+def check_region(region: "str | None") -> None:
+    """--region is checked as a profile's region is, before anything else happens."""
+    from mfaenv.profiles import is_region_name
+
+    if region is not None and not is_region_name(region):
+        raise UsageError(f"--region {region!r} is not a region name (such as eu-west-1)")
 
 
 #: Set in the context when the first word was not a command: `mfaenv stage`, `mfaenv 123456`.
@@ -220,7 +259,46 @@ def _build_app():
     ):
         pass
 
-    @app.command(cls=PlainUsage, short_help="Fetch or reuse a session; print export statements.")
+    def profile_option():
+        return typer.Option(
+            None, "--profile", "-p", metavar="PROFILE", show_default=False,
+            help="The profile, as the AWS CLI takes it (instead of the first argument).",
+        )
+
+    def region_option():
+        return typer.Option(
+            None, "--region", metavar="REGION", show_default=False,
+            help="Region exported with the session and used for the STS call (instead of the profile's).",
+        )
+
+    def commands_of(ctx) -> "list[str]":
+        group = ctx.find_root().command
+        return [name for name, command in group.commands.items() if not command.hidden]
+
+    def unknown_first_word(ctx, word: str, error: MfaenvError) -> MfaenvError:
+        """`mfaenv lsit`: a first word that is neither a command nor a profile, with the closest of both."""
+        from mfaenv.errors import ProfileError, UnknownProfileError, did_you_mean
+
+        if isinstance(error, UnknownProfileError) and error.missing == word:
+            hint = did_you_mean(word, [*commands_of(ctx), *error.known])
+            if hint:
+                return ProfileError(f"no command or profile '{word}'{hint}")
+        return error
+
+    def check_first_word(ctx, word: str) -> None:
+        """Raise the did-you-mean error now for a first word that names no profile (no code asked, no call)."""
+        from mfaenv.errors import UnknownProfileError
+        from mfaenv.profiles import ProfileStore
+
+        try:
+            ProfileStore(os.environ).chain(word)
+        except UnknownProfileError as error:
+            if error.missing == word:
+                raise unknown_first_word(ctx, word, error) from None
+        except MfaenvError:
+            pass  # anything else is reported where it always was
+
+    @app.command(cls=PlainUsage, short_help="Fetch a session or reuse one (shell, cache, file).")
     def get(
         ctx: typer.Context,
         profile: Optional[str] = typer.Argument(
@@ -228,9 +306,11 @@ def _build_app():
         ),
         code: Optional[str] = typer.Argument(
             None, metavar="[CODE]", show_default=False,
-            help="Six-digit MFA code (spaces allowed). Without it, a valid session in this shell or the "
-            "credentials file is reused; else the code command runs or the terminal asks.",
+            help="Six-digit MFA code (spaces allowed). Without it, a valid session in this shell, the session "
+            "cache or the credentials file is reused; else the code command runs or the terminal asks.",
         ),
+        profile_named: Optional[str] = profile_option(),
+        region: Optional[str] = region_option(),
         shell: Optional[str] = typer.Option(
             None, "--shell", metavar=SHELLS_METAVAR, show_default=False,
             help="Syntax of the output (default: the shell that runs mfaenv).",
@@ -249,38 +329,59 @@ def _build_app():
             help="Command that prints the MFA code, e.g. 'ykman oath accounts code -s aws'.",
         ),
     ):
-        """Fetch a session for PROFILE (or reuse a valid one) and print export statements.
+        """Fetch a session for PROFILE, or reuse a valid one, and print export statements.
+
+        A session is reused, first hit wins, from this shell, the session cache (another
+        terminal fetched it) or the credentials file (--persist wrote it); a CODE or
+        --force fetches a new one.
 
         \b
         mfaenv get is the main form written out: `mfaenv stage 123456` is
         `mfaenv get stage 123456`; use it for a profile named like a command.
         """
+        first_word = ctx.meta.get(_BARE_FORM) and profile_named is None and profile
+        profile, code = with_profile_option(profile_named, profile, code)
         if ctx.meta.get(_BARE_FORM) and code is None and profile and "".join(profile.split()).isdigit():
             profile, code = None, check_code(profile)  # `mfaenv 12345`: a mistyped code, not a profile
         if profile is None:
             profile = os.environ.get("AWS_PROFILE")
             if not profile:
                 raise UsageError("no profile given and AWS_PROFILE is not set; run 'mfaenv PROFILE [CODE]'")
-        request = get_command.GetRequest(profile, code, shell, persist, duration, source, serial, force, code_command)
+        check_region(region)
+        request = get_command.GetRequest(profile, code, shell, persist, duration, source, serial, force, code_command,
+                                         region)
         # Printed on the terminal itself (no eval, no integration) the keys would only be shown:
         # refused before a code is asked for or sent. --persist needs no stdout: the file is the point.
         at_terminal = sys.stdout.isatty()
         if at_terminal and not persist:
             from mfaenv.shells.dialects import detect_dialect
 
+            if first_word:
+                check_first_word(ctx, first_word)
             raise TerminalOutputError(feedback.how_to_load(ctx.meta.get(_ARGS, []), detect_dialect(shell).name))
-        text, prepared = get_command.get(request)
+        try:
+            text, prepared = get_command.get(request)
+        except MfaenvError as error:
+            if first_word:
+                raise unknown_first_word(ctx, first_word, error) from None
+            raise
         if not at_terminal:
             _write(text)
         feedback.report(prepared, persisted=persist, environ=os.environ)
 
-    @app.command("exec", cls=PlainUsage, short_help="Run a command with the session in its environment.")
+    @app.command("exec", cls=PlainUsage, short_help="Run -- COMMAND, or your shell, with the session.")
     def exec_(
         ctx: typer.Context,
-        profile: str = typer.Argument(..., metavar="PROFILE", help="Target profile, e.g. stage."),
-        code: Optional[str] = typer.Argument(
-            None, metavar="[CODE]", show_default=False, help="Six-digit MFA code; asked on the terminal if needed.",
+        profile: Optional[str] = typer.Argument(
+            None, metavar="PROFILE", show_default=False, help="Target profile, e.g. stage (default: $AWS_PROFILE).",
         ),
+        code: Optional[str] = typer.Argument(
+            None, metavar="[CODE] [-- COMMAND [ARG]...]", show_default=False,
+            help="Six-digit MFA code; without it a valid session is reused, else the terminal asks. "
+            "Everything after '--' is the command; without one, $SHELL (else /bin/sh) starts.",
+        ),
+        profile_named: Optional[str] = profile_option(),
+        region: Optional[str] = region_option(),
         duration: Optional[int] = typer.Option(
             None, "--duration", metavar="SECONDS", show_default=False, help="Session length in seconds, as for get.",
         ),
@@ -291,17 +392,42 @@ def _build_app():
             None, "--code-command", metavar="COMMAND", help="Command that prints the MFA code.",
         ),
     ):
-        """Run a command with the session in its environment: mfaenv exec PROFILE [CODE] -- COMMAND [ARG]..."""
+        """Run COMMAND with the session in its environment, or start your shell with it.
+
+        \b
+            mfaenv exec stage -- terraform plan
+            mfaenv exec stage                     # $SHELL with the session; 'exit' leaves it
+
+        The session is reused or fetched as by get (this shell, the session cache, the
+        credentials file, else a code). mfaenv becomes the command: its exit status is
+        the command's. AWS_PROFILE is removed from the command's environment.
+        """
         from mfaenv.commands.tools import exec_command
 
-        request = get_command.GetRequest(profile, code, None, False, duration, source, serial, force, code_command)
+        profile, code = with_profile_option(profile_named, profile, code)
+        if profile is None:
+            profile = os.environ.get("AWS_PROFILE")
+            if not profile:
+                raise UsageError("no profile given and AWS_PROFILE is not set; run 'mfaenv exec PROFILE [CODE] -- COMMAND'")
+        check_region(region)
+        request = get_command.GetRequest(profile, code, None, False, duration, source, serial, force, code_command,
+                                         region)
         exec_command(request, ctx.obj)
 
     @app.command("credential-process", cls=PlainUsage, short_help="Print the session as credential_process JSON.")
-    def credential_process(profile: str = typer.Argument(..., metavar="PROFILE", help="Target profile, e.g. stage.")):
+    def credential_process(
+        profile: Optional[str] = typer.Argument(None, metavar="PROFILE", show_default=False,
+                                                help="Target profile, e.g. stage."),
+        profile_named: Optional[str] = profile_option(),
+    ):
         """Print the session as credential_process JSON (credential_process = mfaenv credential-process stage)."""
         from mfaenv.commands.tools import credential_process
 
+        profile, extra = with_profile_option(profile_named, profile, None)
+        if extra is not None:
+            raise UsageError(f"credential-process takes one profile; got '{profile}' and '{extra}'")
+        if profile is None:
+            raise UsageError("credential-process needs a profile: mfaenv credential-process PROFILE")
         _write(credential_process(profile))
 
     @app.command(cls=PlainUsage, short_help="Open the AWS console as the profile's role in a browser.")
@@ -392,12 +518,22 @@ def _build_app():
 
         _write(status_report(os.environ))
 
-    @app.command("list", cls=PlainUsage, short_help="List profiles: role, source, MFA device, session.")
+    @app.command("list", cls=PlainUsage, short_help="List profiles: source, MFA device, sessions, problems.")
     def list_():
-        """List profiles: role, source, MFA device and persisted session; what an unusable one lacks."""
+        """List profiles: role, source, MFA device, the persisted and the cached session.
+
+        Then the profiles whose credential_process runs mfaenv, and each unusable
+        profile with what it lacks.
+        """
+        from mfaenv.profiles import config_file, credentials_file
+        from mfaenv.terminal.display import shown
+
+        for missing in get_command.missing_files(os.environ):
+            print(f"mfaenv: warning: {shown(missing)}", file=sys.stderr)
         table = get_command.list_profiles()
         if not table:
-            print("mfaenv: no profiles in the credentials or config file", file=sys.stderr)
+            print(f"mfaenv: no profiles in {shown(credentials_file(os.environ))} or {shown(config_file(os.environ))}",
+                  file=sys.stderr)
         _write(table)
 
     @app.command(cls=PlainUsage, short_help="Remove cached sessions; the next use asks for a code.")
@@ -410,7 +546,12 @@ def _build_app():
             False, "--persisted", help="Also remove the session --persist wrote into [PROFILE] of the credentials file."
         ),
     ):
-        """Remove cached sessions, so that the next use asks for a code."""
+        """Remove cached sessions, so that the next use asks for a code.
+
+        Without PROFILE every cached session; with it, every one PROFILE uses (for a
+        role also the MFA session beneath). When this shell holds one of them, it is
+        unset too. --persisted also removes what --persist wrote into [PROFILE].
+        """
         from mfaenv.terminal.display import shown
 
         done = get_command.forget(profile, shell, persisted=persisted)

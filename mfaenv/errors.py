@@ -40,6 +40,39 @@ class ProfileError(MfaenvError):
         self.reason = reason or message
 
 
+class UnknownProfileError(ProfileError):
+    """A profile named on the command line (or as a source) is in neither file.
+
+    The message ends with the closest known names (``; did you mean 'stage'?``), else
+    with ``otherwise``; worked out only when the message is shown, so that `mfaenv
+    profiles`, which only reads ``reason``, never loads difflib (and re) at a Tab.
+    """
+
+    def __init__(self, message: str, reason: str = "", missing: str = "", known: "tuple[str, ...]" = (),
+                 otherwise: str = ""):
+        super().__init__(message, reason)
+        #: The name that was not found, and the profile names that are.
+        self.missing = missing
+        self.known = known
+        self.otherwise = otherwise
+
+    def __str__(self) -> str:
+        hint = did_you_mean(self.missing, self.known) if self.missing and self.known else ""
+        return super().__str__() + (hint or self.otherwise)
+
+
+def did_you_mean(word: str, candidates: "list[str] | tuple[str, ...]") -> str:
+    """``; did you mean 'list'?`` for the candidates closest to a mistyped word, else ''."""
+    import difflib  # only on the way to an error
+
+    close = difflib.get_close_matches(word, list(dict.fromkeys(candidates)), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    quoted = [f"'{name}'" for name in close]
+    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+    return f"; did you mean {listed}?"
+
+
 class FileFormatError(MfaenvError):
     """A credentials or config file cannot be parsed; it is never written."""
 

@@ -18,7 +18,7 @@ import os
 import stat
 from collections import namedtuple
 
-from mfaenv.errors import FileFormatError, ProfileError
+from mfaenv.errors import FileFormatError, ProfileError, UnknownProfileError
 from mfaenv.shells.variables import Session, account_from_arn
 from mfaenv.shells.expiry import parse_expiry
 
@@ -390,23 +390,26 @@ class ProfileStore:
     def config_path(self) -> Path:
         return config_path(self.environ)
 
-    def _not_found(self, who: str, source: Optional[str] = None) -> ProfileError:
+    def _not_found(self, who: str, source: Optional[str] = None, missing: Optional[str] = None) -> ProfileError:
         """A profile (or the source profile it names) is in neither file.
 
         'not found in' names only the files that exist: a missing ~/.aws/config is not
-        where anything was looked for.
+        where anything was looked for. A name close to one that exists is suggested.
         """
         what = f"{who}: source profile '{source}'" if source else who
         reason = f"source profile '{source}' not found" if source else "not found"
+        missing = source or missing or ""
+        known = tuple(self.names())
         existing = [path for path in (self.credentials_file, self.config_file) if os.path.isfile(path)]
         if existing:
-            return ProfileError(
-                f"{what} not found in {' or '.join(existing)}; run 'mfaenv list' to see usable profiles", reason=reason
+            return UnknownProfileError(
+                f"{what} not found in {' or '.join(existing)}", reason=reason, missing=missing, known=known,
+                otherwise="; run 'mfaenv list' to see usable profiles",
             )
-        return ProfileError(
+        return UnknownProfileError(
             f"{what} not found: neither {self.credentials_file} nor {self.config_file} exists; "
             f"create {self.credentials_file} with the long-term keys (see the README)",
-            reason=reason,
+            reason=reason, missing=missing,
         )
 
     def exists(self, name: str) -> bool:
@@ -605,7 +608,7 @@ class ProfileStore:
             if name + suffix in self.credentials:
                 return name + suffix
         if not self.exists(name):
-            raise self._not_found(f"profile '{name}'")
+            raise self._not_found(f"profile '{name}'", missing=name)
         return name
 
     def _long_term_keys(self, name: str, source: str, target: str) -> Tuple[str, str]:

@@ -49,7 +49,7 @@ def test_get_help_shows_the_arguments_and_real_placeholders(standin_env):
         assert placeholder in text
     assert "{" not in text and "<str>" not in text and "<int>" not in text
     flat = " ".join(text.split())
-    assert "Without it, a valid session in this shell or the credentials file is reused" in flat
+    assert "Without it, a valid session in this shell, the session cache or the credentials file is reused" in flat
     assert "the terminal asks" in flat
 
 

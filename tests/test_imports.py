@@ -168,7 +168,9 @@ def test_no_module_of_mfaenv_imports_itself_in_a_circle():
 
 
 @pytest.mark.parametrize("served_from", ["cache", "shell"])
-def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sdk(served_from, session_env, tmp_path):
+@pytest.mark.parametrize("form", [["stage"], ["--profile", "stage"], ["-p", "stage"], ["--profile=stage"]],
+                         ids=["PROFILE", "--profile", "-p", "--profile="])
+def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sdk(served_from, form, session_env, tmp_path):
     """It runs at every AWS CLI or SDK start; only a fetch may load botocore (and then only its signer)."""
     if served_from == "cache":
         from mfaenv.stores.cache import SessionCache
@@ -181,7 +183,7 @@ def test_credential_process_without_a_fetch_loads_no_cli_framework_and_no_aws_sd
         session_env["MFAENV_CACHE_DIR"] = str(tmp_path / "cache")
         base = ProfileStore(session_env).chain("stage").base
         SessionCache.open(session_env).put(mfa_key(base, session_env), session, "stage")
-    modules, result = imported_modules(["credential-process", "stage"], session_env)
+    modules, result = imported_modules(["credential-process", *form], session_env)
     assert result.returncode == 0, stderr_without_importtime(result)
     assert '"AccessKeyId": "ASIAEXAMPLE000000001"' in result.stdout, "the session was not handed out"
     assert "mfaenv.commands.tools" in modules

@@ -147,7 +147,6 @@ def test_exec_skips_a_file_on_path_that_cannot_run_for_a_later_one_that_can(stan
 
 @pytest.mark.parametrize("args, words", [
     (["stage", "123456", "true"], "put the command after '--'"),
-    (["stage", "--"], "no command to run"),
     (["stage", "12345", "--", "true"], "six digits"),
 ])
 def test_exec_usage_mistakes_are_one_line_and_call_no_sts(args, words, standin_env, sts_standin):

@@ -36,7 +36,8 @@ class GetRequest(namedtuple("GetRequest", [
     "serial",
     "force",
     "code_command",
-], defaults=(None, None, False, None, None, None, False, None))):
+    "region",  # --region: exported and used for the calls, instead of the profiles' (checked by the CLI)
+], defaults=(None, None, False, None, None, None, False, None, None))):
     """What `get`, `exec` and `credential-process` were asked for: the profile and the options."""
 
     __slots__ = ()
@@ -81,6 +82,8 @@ def prepare(
         code = codeinput.check_code(request.code)
     store = ProfileStore(environ)
     chain = store.chain(request.profile, source=request.source, serial=request.serial)
+    if request.region:
+        chain = with_region(chain, request.region)
     _check_duration(request.duration, chain)
     if request.persist:
         from mfaenv.stores import persist  # only here: it loads the file editor and the lock
@@ -107,6 +110,14 @@ def prepare(
     from mfaenv.stores import sessionstore
 
     return Prepared(chain, session, origin, exports, sessionstore.uncached if origin == sessions.STS else "")
+
+
+def with_region(chain: Chain, region: str) -> Chain:
+    """The chain with every step's region (exported and of the call) replaced: `--region`."""
+    return chain._replace(
+        base=chain.base._replace(region=region, call_region=region),
+        roles=tuple(role._replace(region=region, call_region=region) for role in chain.roles),
+    )
 
 
 def _check_duration(duration: Optional[int], chain: Chain) -> None:
@@ -203,14 +214,67 @@ def list_profiles(environ: Mapping[str, str] = os.environ) -> str:
     sources: Dict[str, List[str]] = {}
     for chain in usable:
         sources.setdefault(chain.base.source, []).append(chain.name)
+    # A profile whose credential_process runs mfaenv is what the tools read: said as such.
+    served = {name: mfaenv_target(store.lookup(name, "credential_process") or "")
+              for name, error in surveyed if isinstance(error, ProfileError)}
+    consumers = [[shown(name), shown(f"credential_process -> {target}")] for name, target in served.items() if target]
     unusable = [
         [shown(name), shown(f"long-term keys of {', '.join(sources[name])} (no MFA device of its own)"
                             if name in sources else error.reason)]
-        for name, error in surveyed if isinstance(error, ProfileError)
+        for name, error in surveyed if isinstance(error, ProfileError) and not served[name]
     ]
+    if consumers:
+        text += ("\n" if text else "") + "For other tools (mfaenv serves them):\n" + _aligned(consumers, indent="  ")
     if unusable:
         text += ("\n" if text else "") + "Not usable:\n" + _aligned(unusable, indent="  ")
     return text
+
+
+def mfaenv_target(command: str) -> Optional[str]:
+    """The profile a credential_process command line asks mfaenv for, else None.
+
+    ``mfaenv credential-process stage``, ``/path/to/mfaenv credential-process --profile stage``,
+    ``python3 -m mfaenv credential-process -p stage``.
+    """
+    import shlex
+
+    from mfaenv.cli import profile_argument
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if "credential-process" not in words:
+        return None
+    at = words.index("credential-process")
+    program = words[:at]
+    runs_mfaenv = (len(program) == 1 and os.path.basename(program[0]) in ("mfaenv", "mfaenv.exe")) or (
+        len(program) == 3 and program[1:] == ["-m", "mfaenv"])
+    return profile_argument(words[at + 1:]) if runs_mfaenv else None
+
+
+def missing_files(environ: Mapping[str, str] = os.environ) -> List[str]:
+    """``AWS_SHARED_CREDENTIALS_FILE=/x (does not exist)`` for each file a variable names that is not there."""
+    from mfaenv.profiles import config_file, credentials_file
+
+    named = (("AWS_SHARED_CREDENTIALS_FILE", credentials_file(environ)), ("AWS_CONFIG_FILE", config_file(environ)))
+    return [f"{variable} names {path}, which does not exist" for variable, path in named
+            if environ.get(variable) and not os.path.exists(path)]
+
+
+def usable_profiles(environ: Mapping[str, str] = os.environ) -> str:
+    """What `mfaenv` alone shows at a terminal: the profiles it can use, and how."""
+    from mfaenv.profiles import config_file, credentials_file
+
+    store = ProfileStore(environ)
+    usable = [chain for _name, chain in store.survey() if isinstance(chain, Chain)]
+    if not usable:
+        return (f"No usable profile in {credentials_file(environ)} or {config_file(environ)}; "
+                f"'mfaenv list' says why, 'mfaenv --help' shows every command.\n")
+    rows = [[shown(chain.name), shown(f"role {chain.target_role.arn}" if chain.target_role else chain.base.serial)]
+            for chain in usable]
+    return ("Usable profiles (mfaenv PROFILE [CODE]; every command: mfaenv --help):\n"
+            + _aligned(rows, indent="  "))
 
 
 def _aligned(rows: List[List[str]], indent: str = "") -> str:

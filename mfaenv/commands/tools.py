@@ -13,7 +13,7 @@ import sys
 from mfaenv.commands import get as get_command
 from mfaenv.shells import variables
 from mfaenv.shells.expiry import format_expiry
-from mfaenv.errors import CommandNotExecutableError, CommandNotFoundError, NoTerminalError, UsageError
+from mfaenv.errors import CommandNotExecutableError, CommandNotFoundError, NoTerminalError
 
 TYPE_CHECKING = False  # `credential-process` runs at every SDK start: no typing at run time
 if TYPE_CHECKING:
@@ -42,14 +42,45 @@ def child_environment(environ: Mapping[str, str], exports: variables.Variables) 
 
 
 def exec_command(request: get_command.GetRequest, command: Sequence[str], environ: Mapping[str, str] = os.environ) -> NoReturn:
-    """Replace this process with ``command``, the profile's session in its environment."""
-    if not command:
-        raise UsageError(f"no command to run; put it after '--': mfaenv exec {request.profile} -- aws sts get-caller-identity")
+    """Replace this process with ``command``, the profile's session in its environment.
+
+    Without a command, the user's shell ($SHELL, else /bin/sh) starts, as aws-vault
+    does; the line on stderr says so, and which session it replaces when the shell
+    it is started from already holds one (`mfaenv exec` inside `mfaenv exec`).
+    """
+    shell = not command
+    if shell:
+        command = [environ.get("SHELL") or "/bin/sh"]
     # What execve would refuse fails before any code is asked for or sent: a missing
     # command (127), one that cannot be run (126: no execute bit, a directory).
-    _check_runnable(command[0], environ)
+    try:
+        _check_runnable(command[0], environ)
+    except CommandNotFoundError:
+        if shell and environ.get("SHELL"):
+            raise CommandNotFoundError(f"exec: shell ($SHELL) not found: {command[0]}") from None
+        raise
     prepared = get_command.prepare(request, environ)
+    if shell:
+        _report_shell(prepared, command[0], environ)
     run_in_place(command, child_environment(environ, prepared.variables))
+
+
+def _report_shell(prepared: get_command.Prepared, shell: str, environ: Mapping[str, str]) -> None:
+    """``mfaenv: admin, ...; fetched; starting /bin/bash with it, replacing the session of 'stage' until it exits ...``."""
+    from mfaenv.shells.expiry import expires_from_environment
+    from mfaenv.terminal import feedback
+    from mfaenv.terminal.display import shown
+
+    if feedback.quiet(environ):
+        return
+    chain = prepared.chain
+    role = chain.target_role
+    line = feedback.success_line(chain.name, role.arn if role else None, chain.account, prepared.session.expires,
+                                 prepared.origin)
+    replaced = ""
+    if expires_from_environment(environ) is not None:
+        replaced = f", replacing the session of '{environ.get('MFAENV_PROFILE', '')}' until it exits"
+    print(line + shown(f"; starting {shell} with it{replaced} ('exit' leaves it)"), file=sys.stderr)
 
 
 def _check_runnable(program: str, environ: Mapping[str, str]) -> None:
