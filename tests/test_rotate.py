@@ -342,6 +342,27 @@ def test_a_new_key_never_accepted_stays_in_the_file_and_the_old_one_active(world
     assert "UpdateAccessKey" not in world.gate.actions()
 
 
+def test_ctrl_c_while_waiting_for_the_new_key_says_what_is_where(world):
+    import time
+
+    world.standin.refuse_new_keys(10_000)
+    process = subprocess.Popen([sys.executable, "-m", "mfaenv", "rotate", "stage", "123456"], env=world.env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not any(request.action == "GetCallerIdentity" and request.signing_key_id not in (None, world.old_key)
+                  for request in list(world.standin.requests)):
+        assert time.monotonic() < deadline and process.poll() is None, "mfaenv never tried the new key"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    new = world.file_key()["aws_access_key_id"]
+    assert process.returncode == 130 and stdout == ""
+    assert stderr.startswith(f"mfaenv: interrupted; the new key {new} is in [stage-default]") and stderr.count("\n") == 1
+    assert f"--access-key-id {world.old_key}" in stderr and "Traceback" not in stderr
+    assert world.keys() == {new: "Active", world.old_key: "Active"}
+
+
 def test_a_denied_delete_leaves_the_new_key_in_the_file_and_says_what_to_do(world):
     world.gate.denied.add("DeleteAccessKey")
     result = world.rotate("stage", "123456")
@@ -372,3 +393,61 @@ def test_check_prints_key_ages_and_fails_past_max_age(world):
     assert world.gate.requests[-1].signing_key_id == world.old_key
     assert len(world.standin.calls("GetSessionToken")) == 1  # only the first check's code
     assert world.credentials.read_bytes() == world.seed and "CreateAccessKey" not in world.gate.actions()
+
+
+# -- the file edit, on hostile layouts ------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from mfaenv.errors import FileFormatError, PersistError  # noqa: E402
+from mfaenv.profiles import parse_sections  # noqa: E402
+from mfaenv.stores import persist  # noqa: E402
+from test_persist import credentials_files, encode, real  # noqa: E402
+
+NEW_KEY, NEW_SECRET, CREATED = "AKIANEWKEY0000000001", "new/SECRET+0000000000000000000000000000", "2026-12-02T10:00:00Z"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(credentials_files(), st.sampled_from(["stage", "prod", "stage-default"]))
+def test_the_key_lines_are_replaced_in_place_and_nothing_else_changes(generated, target):
+    import tempfile
+
+    _preamble, sections, _newline, bom, _final = generated
+    old, header_offsets = encode(*generated)
+    names = [name for name, _header, _body in sections]
+    try:
+        before = parse_sections(old.decode("utf-8-sig"), Path("credentials"))
+    except FileFormatError:
+        return
+    section = before.get(target, {})
+    old_key = section.get("aws_access_key_id")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "credentials"
+        path.write_bytes(old)
+        if not old_key or real(section.get("aws_session_token")):
+            with pytest.raises(PersistError, match="no longer holds"):
+                persist.replace_long_term_keys(path, target, old_key or "AKIAOLD", NEW_KEY, NEW_SECRET, CREATED)
+            assert path.read_bytes() == old
+            return
+        persist.replace_long_term_keys(path, target, old_key, NEW_KEY, NEW_SECRET, CREATED)
+        new = path.read_bytes()
+    after = parse_sections(new.decode("utf-8-sig"), path)
+    assert after[target] == {**section, "aws_access_key_id": NEW_KEY, "aws_secret_access_key": NEW_SECRET,
+                             "aws_access_key_created": CREATED}
+    assert {k: v for k, v in after.items() if k != target} == {k: v for k, v in before.items() if k != target}
+    assert new.startswith(b"\xef\xbb\xbf") == bom
+    index = names.index(target)
+    start = header_offsets[index]
+    stop = header_offsets[index + 1] if index + 1 < len(names) else len(old)
+    assert new.startswith(old[:start]) and new.endswith(old[stop:])
+
+
+def test_keys_kept_in_the_config_file_are_rotated_there(tmp_path):
+    config = tmp_path / "config"
+    config.write_text("[profile ci]\r\n# keys\r\naws_access_key_id=AKIAOLDKEY0000000001\r\n"
+                      "aws_secret_access_key=old/SECRET\r\nregion = eu-west-1\r\n")
+    persist.replace_long_term_keys(config, "profile ci", "AKIAOLDKEY0000000001", NEW_KEY, NEW_SECRET, CREATED)
+    assert config.read_bytes() == (
+        f"[profile ci]\r\n# keys\r\naws_access_key_id={NEW_KEY}\r\naws_secret_access_key={NEW_SECRET}\r\n"
+        f"region = eu-west-1\r\naws_access_key_created = {CREATED}\r\n").encode()  # in the last key's style

@@ -26,7 +26,8 @@ from datetime import datetime, timezone
 from typing import List, Mapping, NamedTuple, Optional
 
 from mfaenv.errors import (
-    IamRejectedError, MfaenvError, NoTerminalError, ProfileError, StsRejectedError, StsUnavailableError, UsageError,
+    IamRejectedError, Interrupted, MfaenvError, NoTerminalError, ProfileError, StsRejectedError, StsUnavailableError,
+    UsageError,
 )
 from mfaenv.profiles import Chain, ProfileStore
 from mfaenv.shells.expiry import format_expiry
@@ -138,12 +139,20 @@ def rotate(request: RotateRequest, environ: Mapping[str, str] = os.environ) -> s
     try:
         store_new_key(location, old, new.access_key_id, new.secret_access_key, new.created)
     except BaseException as error:  # a Ctrl-C too: the secret is gone with this process, so is the key
-        _remove_unwritten_key(client, chain, user, new.access_key_id, error)
-        raise
+        if not _holds(location, new.access_key_id):
+            _remove_unwritten_key(client, chain, user, new.access_key_id, error)
+            raise
+        if isinstance(error, KeyboardInterrupt):  # just after the file was replaced: it holds the new key
+            raise Interrupted(f"interrupted; the new key {new.access_key_id} is in {location.describe()}; "
+                              f"the old key {old} is still active: {_delete_advice(chain, user, old)}") from None
     # From here on the file holds the new key: the old key's sessions are of no more use to mfaenv.
-    _forget_sessions_of(old, environ)
-    _wait_until_accepted(chain, new.access_key_id, new.secret_access_key, old, user, environ)
-    what = _retire_old_key(client, chain, user, old, new.access_key_id, location, request.keep_old)
+    try:
+        _forget_sessions_of(old, environ)
+        _wait_until_accepted(chain, new.access_key_id, new.secret_access_key, old, user, environ)
+        what = _retire_old_key(client, chain, user, old, new.access_key_id, location, request.keep_old)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; the new key {new.access_key_id} is in {location.describe()}; the old key "
+                          f"{old} may still be active: {_delete_advice(chain, user, old)}") from None
     return f"rotated the access key of IAM user {user} ({location.describe()}): new key {new.access_key_id}; " \
            f"old key {old} {what}"
 
@@ -248,6 +257,16 @@ def _last_used(used) -> str:
         return "never used"
     where = " ".join(part for part in (used.service, used.region) if part)
     return f"last used {_iso(used.when)}" + (f" ({where})" if where else "")
+
+
+def _holds(location: KeyLocation, key_id: str) -> bool:
+    """Whether the file now holds ``key_id``; True when it cannot be read (a key in the file is never deleted)."""
+    from mfaenv.profiles import read_sections
+
+    try:
+        return read_sections(location.path).get(location.section, {}).get("aws_access_key_id") == key_id
+    except MfaenvError:
+        return True
 
 
 def _remove_unwritten_key(client, chain: Chain, user: str, key_id: str, cause: BaseException) -> None:

@@ -150,7 +150,7 @@ def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id
         return document.with_values(section, values)
 
     edit_file(path, lambda data: edit(Document.parse(data, path)))
-    warn_if_readable_by_others(resolve(path), path)
+    warn_if_readable_by_others(resolve(path), path, "a long-term access key")
 
 
 def updated_text(data: bytes, section: str, values: Mapping[str, str], path: Path = Path("credentials")) -> bytes:
