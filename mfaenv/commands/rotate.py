@@ -192,7 +192,7 @@ def _mfa_session(chain: Chain, environ: Mapping[str, str], code: Optional[str], 
                  ask: bool = True):
     """The MFA session of the chain's base, as `get` obtains it: from the cache, else with one code."""
     from mfaenv import sessions
-    from mfaenv.stores.cache import SessionCache
+    from mfaenv.stores.sessionstore import open_store
 
     asked: List[str] = []
 
@@ -208,7 +208,7 @@ def _mfa_session(chain: Chain, environ: Mapping[str, str], code: Optional[str], 
         return asked[0]
 
     provider = sessions.MfaSession(chain.base, sessions.MFA_SESSION_SECONDS, code_source, environ)
-    cache = SessionCache.open(environ)
+    cache = open_store(environ)
     if cache is not None:
         provider = sessions.Cached(provider, cache, chain.name, code is None, sessions.REUSE_MARGIN_SECONDS)
     session, _origin = provider.retrieve()
@@ -340,12 +340,13 @@ def _retire_old_key(client, chain: Chain, user: str, old: str, new: str, locatio
 
 def _forget_sessions_of(key_id: str, environ: Mapping[str, str]) -> int:
     """Remove every cached session built on this long-term key: its MFA sessions and the roles assumed from them."""
-    from mfaenv.stores.cache import SessionCache, key_digest
+    from mfaenv.stores.cache import key_digest
+    from mfaenv.stores.sessionstore import open_store
 
-    cache = SessionCache.open(environ)
+    cache = open_store(environ)
     if cache is None:
         return 0
-    with cache:
+    try:
         entries = cache.entries()
         doomed = [entry.key for entry in entries if entry.key.get("access_key_id") == key_id]
         digests = {key_digest(key) for key in doomed}
@@ -356,6 +357,8 @@ def _forget_sessions_of(key_id: str, environ: Mapping[str, str]) -> int:
             digests |= {key_digest(key) for key in more}
             grew = bool(more)
         return cache.forget(doomed)
+    finally:
+        cache.close()
 
 
 # -- rotate --check -----------------------------------------------------------------------------------------------
