@@ -474,6 +474,51 @@ def _build_app():
         if say:
             print(f"mfaenv: {shown(found.message)}; opened in the browser", file=sys.stderr)
 
+    @app.command(cls=PlainUsage, short_help="Replace the long-term access key; one MFA code at most.")
+    def rotate(
+        profile: str = typer.Argument(..., metavar="PROFILE", help="A profile with long-term keys, or resting on them."),
+        code: Optional[str] = typer.Argument(
+            None, metavar="[CODE]", show_default=False,
+            help="Six-digit MFA code; not needed while a cached MFA session is valid, else asked for.",
+        ),
+        keep_old: bool = typer.Option(False, "--keep-old", help="Leave the old key inactive instead of deleting it."),
+        delete_inactive: bool = typer.Option(
+            False, "--delete-inactive", help="If the user has a second, inactive key, delete it first.",
+        ),
+        delete_unused: bool = typer.Option(
+            False, "--delete-unused",
+            help="If the user has a second, active key that was never used (an interrupted rotation leaves one), "
+            "delete it first.",
+        ),
+        check: bool = typer.Option(
+            False, "--check", help="Only print the age of each of the user's keys; exit 1 if one is past --max-age.",
+        ),
+        max_age: int = typer.Option(90, "--max-age", metavar="DAYS", help="Age limit for --check (active keys)."),
+        code_command: Optional[str] = typer.Option(
+            None, "--code-command", metavar="COMMAND", help="Command that prints the MFA code.",
+        ),
+    ):
+        """Create a new access key for the IAM user behind PROFILE, write it where the old one was,
+        wait until it works, then deactivate and delete the old one. IAM calls are signed with the
+        MFA session: one code at most. See docs/rotate.md.
+        """
+        from mfaenv.commands import rotate as rotate_command
+        from mfaenv.terminal.display import shown
+
+        if check:
+            table, too_old = rotate_command.check(profile, max_age, code, code_command)
+            _write(table)
+            if too_old:
+                print(f"mfaenv: {shown(', '.join(too_old))} older than {max_age} days; "
+                      f"run 'mfaenv rotate {shown(profile)}'", file=sys.stderr)
+                return 1
+            return 0
+        line = rotate_command.rotate(rotate_command.RotateRequest(
+            profile, code, keep_old, delete_inactive, delete_unused, code_command))
+        if not feedback.quiet(os.environ):
+            print(f"mfaenv: {shown(line)}", file=sys.stderr)
+        return 0
+
     @app.command(cls=PlainUsage, short_help="Print statements that remove mfaenv's variables.")
     def unset(
         shell: Optional[str] = typer.Option(None, "--shell", metavar=SHELLS_METAVAR, help="Syntax of the output."),

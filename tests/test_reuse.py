@@ -238,10 +238,10 @@ def test_list_shows_usable_profiles_with_source_device_and_no_session(env):
     result = run_mfaenv(["list"], env)
     assert result.returncode == 0, result.stderr
     rows = table(result.stdout)
-    assert rows[0] == ["PROFILE", "ROLE", "SOURCE", "MFA DEVICE", "PERSISTED SESSION", "CACHED SESSION"]
+    assert rows[0] == ["PROFILE", "ROLE", "SOURCE", "MFA DEVICE", "PERSISTED SESSION", "CACHED SESSION", "KEY AGE"]
     assert rows[1:] == [
-        ["stage", "-", "stage-default", "arn:aws:iam::111111111111:mfa/jane", "-", "-"],
-        ["prod", "-", "prod-default", "arn:aws:iam::222222222222:mfa/jane", "-", "-"],
+        ["stage", "-", "stage-default", "arn:aws:iam::111111111111:mfa/jane", "-", "-", "-"],
+        ["prod", "-", "prod-default", "arn:aws:iam::222222222222:mfa/jane", "-", "-", "-"],
     ]
 
 
@@ -269,7 +269,7 @@ def test_list_shows_role_profiles_with_their_role_and_source(env, aws_home):
     config.write_text(config.read_text() + "\n[profile admin]\nrole_arn = arn:aws:iam::210987654321:role/admin\n"
                       "source_profile = stage\n")
     rows = {row[0]: row for row in table(run_mfaenv(["list"], env).stdout)[1:]}
-    assert rows["admin"] == ["admin", "arn:aws:iam::210987654321:role/admin", "stage", "arn:aws:iam::111111111111:mfa/jane", "-", "-"]
+    assert rows["admin"] == ["admin", "arn:aws:iam::210987654321:role/admin", "stage", "arn:aws:iam::111111111111:mfa/jane", "-", "-", "-"]
 
 
 def test_completion_offers_usable_targets_first(env, aws_home):

@@ -165,7 +165,15 @@ def list_columns(store: ProfileStore, environ: Mapping[str, str]) -> List[Column
         Column("MFA DEVICE", lambda chain: chain.base.serial),
         Column("PERSISTED SESSION", lambda chain: session_expiry(store.persisted(chain))),
         Column("CACHED SESSION", cached),
+        Column("KEY AGE", lambda chain: _key_age(store, chain)),
     ]
+
+
+def _key_age(store: ProfileStore, chain: Chain) -> str:
+    """The KEY AGE cell: from ``aws_access_key_created``, which `mfaenv rotate` writes beside the keys; else "-"."""
+    from mfaenv.commands.rotate import key_age
+
+    return key_age(store.lookup(chain.base.source, "aws_access_key_created"))
 
 
 def _cached_sessions(environ: Mapping[str, str]) -> Callable[[Chain], str]:

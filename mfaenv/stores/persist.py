@@ -108,6 +108,51 @@ def remove_session(path: Path, section: str) -> bool:
     return edit_file(path, lambda data: edit(Document.parse(data, path)))
 
 
+#: Written beside the long-term keys by `mfaenv rotate`: when IAM created them (read by `mfaenv list` only).
+KEY_CREATED = "aws_access_key_created"
+
+
+def check_key_section(path: Path, section: str) -> None:
+    """What replace_long_term_keys needs, checked before any AWS call: a regular file a rename can
+    replace, a lock that opens, room for the new copy; raises PersistError or FileFormatError."""
+    target = resolve(path)
+    check_target(target, path)
+    snapshot = Snapshot.read(target, path)
+    if snapshot is None:
+        raise PersistError(f"cannot rotate the keys in [{section}] of {path}: the file is gone")
+    Document.parse(snapshot.data, path)
+    os.close(open_lock(target, path))
+    check_free_space(target, path, len(snapshot.data))
+
+
+def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id: str, new_secret: str,
+                           created: Optional[str] = None) -> None:
+    """Put a new long-term key in place of ``old_key_id`` in ``[section]`` (credentials or config file).
+
+    The lines of aws_access_key_id and aws_secret_access_key are replaced where they
+    are, ``aws_access_key_created`` is set (replaced, or added after the section's
+    last key) when ``created`` is given, and every other byte stays; atomic and
+    under the lock (edit_file). Refused, with the file unchanged, when the section no
+    longer holds ``old_key_id`` (someone edited it meanwhile) or holds a session.
+    """
+    values = {"aws_access_key_id": new_key_id, "aws_secret_access_key": new_secret}
+    if created:
+        values[KEY_CREATED] = created
+    _check_values(values, path)
+
+    def edit(document: Document) -> bytes:
+        keys = document.before.get(section, {})
+        if keys.get("aws_access_key_id") != old_key_id or _real_value(keys.get("aws_session_token")):
+            raise PersistError(
+                f"[{section}] of {path} no longer holds the access key {old_key_id} (edited meanwhile?); "
+                f"the file is unchanged"
+            )
+        return document.with_values(section, values)
+
+    edit_file(path, lambda data: edit(Document.parse(data, path)))
+    warn_if_readable_by_others(resolve(path), path, "a long-term access key")
+
+
 def updated_text(data: bytes, section: str, values: Mapping[str, str], path: Path = Path("credentials")) -> bytes:
     """The file ``data`` with ``values`` set in ``[section]``; everything else byte for byte."""
     _check_section_name(section, path)
