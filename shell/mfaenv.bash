@@ -6,15 +6,15 @@
 # builtins are called as `\builtin NAME` so user aliases and functions cannot
 # break them. mfaenv.zsh is the same design, line for line where it can be.
 
-# list, status, prompt, init, exec, credential-process, help, the hidden
+# list, status, prompt, init, exec, credential-process, console, help, the hidden
 # profiles and any -h/--help/--version run untouched, straight to the terminal
-# (exec's and credential-process's output is not shell code). Everything else
+# (exec's, credential-process's and console's output is not shell code). Everything else
 # prints shell code and is evaluated: the CLI routes any other first word (a
 # profile, a code, an option such as --force) to `get`; `unset` and `forget`
 # print unset statements.
 __mfaenv_changes_shell() {
     case ${1-} in
-        '' | list | status | prompt | init | profiles | exec | credential-process | help) return 1 ;;
+        '' | list | status | prompt | init | profiles | exec | credential-process | console | help) return 1 ;;
     esac
     \builtin local __mfaenv_arg
     for __mfaenv_arg in "$@"; do
@@ -130,10 +130,10 @@ __mfaenv_complete() {
     case $__mfaenv_prev in
         --shell) __mfaenv_words=(bash) ;;
         --source) __mfaenv_profiles=1 ;;
-        --duration | --serial | --code-command) \builtin return 0 ;;
+        --duration | --serial | --code-command | --destination) \builtin return 0 ;;
         *)
             if ((COMP_CWORD == 1)); then
-                __mfaenv_words=(get unset init prompt status list exec credential-process forget)
+                __mfaenv_words=(get unset init prompt status list exec credential-process console forget)
                 __mfaenv_profiles=1
             else
                 case $__mfaenv_first in
@@ -141,6 +141,13 @@ __mfaenv_complete() {
                     unset) __mfaenv_words=(--shell) ;;
                     list | status | prompt | help) ;;
                     credential-process) ((COMP_CWORD == 2)) && __mfaenv_profiles=1 ;;
+                    console)
+                        if ((COMP_CWORD == 2)) && [[ $__mfaenv_cur != -* ]]; then
+                            __mfaenv_profiles=1
+                        else
+                            __mfaenv_words=(--stdout --destination)
+                        fi
+                        ;;
                     get | exec | forget)
                         if ((COMP_CWORD == 2)) && [[ $__mfaenv_cur != -* ]]; then
                             __mfaenv_profiles=1

@@ -7,15 +7,15 @@
 # other builtins are called as `builtin NAME` so user functions cannot stand
 # in for them.
 
-# list, status, prompt, init, exec, credential-process, help, the hidden
+# list, status, prompt, init, exec, credential-process, console, help, the hidden
 # profiles and any -h/--help/--version run untouched, straight to the terminal
-# (exec's and credential-process's output is not shell code). Everything else
+# (exec's, credential-process's and console's output is not shell code). Everything else
 # prints shell code and is sourced: the CLI routes any other first word (a
 # profile, a code, an option such as --force) to `get`; `unset` and `forget`
 # print unset statements.
 function __mfaenv_changes_shell
     switch "$argv[1]"
-        case '' list status prompt init profiles exec credential-process help
+        case '' list status prompt init profiles exec credential-process console help
             return 1
     end
     not builtin contains -- -h $argv
@@ -111,7 +111,7 @@ end
 function __mfaenv_fetches
     set -l __mfaenv_tokens (builtin commandline -opc)
     test (builtin count $__mfaenv_tokens) -ge 2
-    and not builtin contains -- "$__mfaenv_tokens[2]" unset init prompt status list exec credential-process forget help
+    and not builtin contains -- "$__mfaenv_tokens[2]" unset init prompt status list exec credential-process console forget help
 end
 
 # True after `exec PROFILE ... --`, where the command to run is typed.
@@ -138,9 +138,12 @@ complete -c mfaenv -n '__mfaenv_at_argument 1' -a status -d "show this shell's s
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a list -d 'list usable profiles'
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a exec -d 'run a command with a session'
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a credential-process -d 'credential_process JSON for the AWS CLI and SDKs'
+complete -c mfaenv -n '__mfaenv_at_argument 1' -a console -d "open the AWS console as the profile's role"
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a forget -d 'remove cached sessions'
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a '(__mfaenv_profiles)' -d profile
-complete -c mfaenv -n '__mfaenv_at_argument 2; and __mfaenv_first_is get exec credential-process forget' -a '(__mfaenv_profiles)' -d profile
+complete -c mfaenv -n '__mfaenv_at_argument 2; and __mfaenv_first_is get exec credential-process console forget' -a '(__mfaenv_profiles)' -d profile
+complete -c mfaenv -n '__mfaenv_first_is console' -l stdout -d 'print the sign-in URL instead of opening it'
+complete -c mfaenv -n '__mfaenv_first_is console' -l destination -x -d 'console path or URL to open'
 complete -c mfaenv -n '__mfaenv_at_argument 2; and __mfaenv_first_is init' -a 'bash zsh fish powershell nu'
 # Under this wrapper the output is fish: the CLI refuses another syntax.
 complete -c mfaenv -n '__mfaenv_first_is unset forget' -l shell -x -a fish -d 'shell syntax'

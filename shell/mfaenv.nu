@@ -10,14 +10,14 @@
 # helpers, named __mfaenv_*, stay inside the module. `^mfaenv` is always the
 # mfaenv program, never this wrapper.
 
-# list, status, prompt, init, exec, credential-process, help, the hidden
+# list, status, prompt, init, exec, credential-process, console, help, the hidden
 # profiles and any -h/--help/--version run untouched, straight to the terminal
 # (their output is not a record to load). Everything else prints a record and
 # is loaded: the CLI routes any other first word (a profile, a code, an option
 # such as --force) to `get`; `unset` and `forget` print removals.
 def __mfaenv_changes_shell [arguments: list<string>]: nothing -> bool {
     let first = ($arguments.0? | default '')
-    if $first in ['' list status prompt init profiles exec credential-process help] {
+    if $first in ['' list status prompt init profiles exec credential-process console help] {
         return false
     }
     not ($arguments | any {|argument| $argument in [-h --help --version] })
@@ -117,20 +117,22 @@ def __mfaenv_complete [spans: list<string>] {
         [nu]
     } else if $previous == --source {
         __mfaenv_profiles
-    } else if $previous in [--duration --serial --code-command] {
+    } else if $previous in [--duration --serial --code-command --destination] {
         []
     } else if $position == 1 {
-        [get unset init prompt status list exec credential-process forget] | append (__mfaenv_profiles)
+        [get unset init prompt status list exec credential-process console forget] | append (__mfaenv_profiles)
     } else if $first == init {
         if $position == 2 { [bash zsh fish powershell nu] } else { [] }
     } else if $first == unset {
         [--shell]
     } else if $first in [list status prompt help] {
         []
-    } else if $first in [get exec forget credential-process] and $position == 2 and not ($typed | str starts-with '-') {
+    } else if $first in [get exec forget credential-process console] and $position == 2 and not ($typed | str starts-with '-') {
         __mfaenv_profiles
     } else if $first == credential-process {
         []
+    } else if $first == console {
+        [--stdout --destination]
     } else if $first == exec {
         [--duration --source --serial --force --code-command --]
     } else if $first == forget {

@@ -13,15 +13,15 @@ function global:__mfaenv_application {
         Microsoft.PowerShell.Utility\Select-Object -First 1
 }
 
-# list, status, prompt, init, exec, credential-process, help, the hidden
+# list, status, prompt, init, exec, credential-process, console, help, the hidden
 # profiles and any -h/--help/--version run untouched, straight to the terminal
-# (exec's and credential-process's output is not shell code). Everything else
+# (exec's, credential-process's and console's output is not shell code). Everything else
 # prints shell code and is run: the CLI routes any other first word (a
 # profile, a code, an option such as --force) to `get`; `unset` and `forget`
 # print removals.
 function global:__mfaenv_changes_shell([string[]] $Arguments) {
     $first = if ($Arguments.Count -gt 0) { [string]$Arguments[0] } else { '' }
-    if ($first -eq '' -or $first -in 'list', 'status', 'prompt', 'init', 'profiles', 'exec', 'credential-process', 'help') {
+    if ($first -eq '' -or $first -in 'list', 'status', 'prompt', 'init', 'profiles', 'exec', 'credential-process', 'console', 'help') {
         return $false
     }
     -not ($Arguments | Where-Object { $_ -in '-h', '--help', '--version' })
@@ -121,17 +121,18 @@ Register-ArgumentCompleter -Native -CommandName mfaenv -ScriptBlock {
     # Under this wrapper the output is PowerShell: the CLI refuses another syntax.
     $candidates = if ($previous -eq '--shell') { 'powershell' }
     elseif ($previous -eq '--source') { __mfaenv_profiles }
-    elseif ($previous -in '--duration', '--serial', '--code-command') { @() }
+    elseif ($previous -in '--duration', '--serial', '--code-command', '--destination') { @() }
     elseif ($before.Count -eq 1) {
-        @('get', 'unset', 'init', 'prompt', 'status', 'list', 'exec', 'credential-process', 'forget') + @(__mfaenv_profiles)
+        @('get', 'unset', 'init', 'prompt', 'status', 'list', 'exec', 'credential-process', 'console', 'forget') + @(__mfaenv_profiles)
     }
     elseif ($first -eq 'init') { if ($before.Count -eq 2) { $shells } }
     elseif ($first -eq 'unset') { '--shell' }
     elseif ($first -in 'list', 'status', 'prompt', 'help') { @() }
-    elseif ($first -in 'get', 'exec', 'forget', 'credential-process' -and $before.Count -eq 2 -and -not $wordToComplete.StartsWith('-')) {
+    elseif ($first -in 'get', 'exec', 'forget', 'credential-process', 'console' -and $before.Count -eq 2 -and -not $wordToComplete.StartsWith('-')) {
         __mfaenv_profiles
     }
     elseif ($first -eq 'credential-process') { @() }
+    elseif ($first -eq 'console') { '--stdout', '--destination' }
     elseif ($first -eq 'exec') { '--duration', '--source', '--serial', '--force', '--code-command', '--' }
     elseif ($first -eq 'forget') { '--persisted', '--shell' }
     else { $options }

@@ -13,16 +13,16 @@
 # prompt arithmetic runs, or a frozen number.
 zmodload -F zsh/datetime b:strftime
 
-# list, status, prompt, init, exec, credential-process, help, the hidden
+# list, status, prompt, init, exec, credential-process, console, help, the hidden
 # profiles and any -h/--help/--version run untouched, straight to the terminal
-# (exec's and credential-process's output is not shell code). Everything else
+# (exec's, credential-process's and console's output is not shell code). Everything else
 # prints shell code and is evaluated: the CLI routes any other first word (a
 # profile, a code, an option such as --force) to `get`; `unset` and `forget`
 # print unset statements.
 __mfaenv_changes_shell() {
     \builtin emulate -L zsh
     case ${1-} in
-        '' | list | status | prompt | init | profiles | exec | credential-process | help) return 1 ;;
+        '' | list | status | prompt | init | profiles | exec | credential-process | console | help) return 1 ;;
     esac
     (( ! ${argv[(Ie)-h]} && ! ${argv[(Ie)--help]} && ! ${argv[(Ie)--version]} ))
 }
@@ -125,7 +125,7 @@ __mfaenv_complete() {
         # Under this wrapper the output is zsh: the CLI refuses another syntax.
         --shell) _wanted shells expl shell compadd zsh; return ;;
         --source) _wanted profiles expl profile compadd -a __mfaenv_profiles; return ;;
-        --duration | --serial | --code-command) _message value; return ;;
+        --duration | --serial | --code-command | --destination) _message value; return ;;
     esac
     if (( CURRENT == 2 )); then
         __mfaenv_commands=(
@@ -137,6 +137,7 @@ __mfaenv_complete() {
             'list:list usable profiles'
             'exec:run a command with a session'
             'credential-process:print credential_process JSON for the AWS CLI and SDKs'
+            'console:open the AWS console as the profile'\''s role'
             'forget:remove cached sessions'
         )
         _describe -t commands 'mfaenv command' __mfaenv_commands
@@ -148,6 +149,13 @@ __mfaenv_complete() {
         unset) compadd -- --shell ;;
         list | status | prompt | help) ;;
         credential-process) (( CURRENT == 3 )) && _wanted profiles expl profile compadd -a __mfaenv_profiles ;;
+        console)
+            if (( CURRENT == 3 )) && [[ $PREFIX != -* ]]; then
+                _wanted profiles expl profile compadd -a __mfaenv_profiles
+            else
+                compadd -- --stdout --destination
+            fi
+            ;;
         get | exec | forget)
             if (( CURRENT == 3 )) && [[ $PREFIX != -* ]]; then
                 _wanted profiles expl profile compadd -a __mfaenv_profiles

@@ -379,3 +379,12 @@ def test_a_browser_that_never_asks_for_the_page_leaves_the_url_on_stdout(console
     assert result.returncode == 0, result.stderr
     assert login_parameters(result.stdout.strip())["SigninToken"] == federation.tokens[0]
     assert "did not ask for the sign-in page within 0.5 s" in result.stderr
+
+
+def test_stdout_says_on_stderr_what_the_url_is_and_never_shows_it_there(console_env, sts_standin, federation):
+    result = run_mfaenv(["console", "admin", "--stdout"], {**console_env, "MFAENV_QUIET": ""})
+    assert result.returncode == 0, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("mfaenv: console for admin (role admin, account 210987654321)")
+    assert "works once, within 15 minutes" in line
+    assert_no_secret(line, federation, sts_standin)

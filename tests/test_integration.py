@@ -417,19 +417,20 @@ STUB = "#!/bin/sh\nprintf 'echo evaluated-%s-wrapper=%s\\n' \"$1\" \"${MFAENV_WR
 
 @shells
 def test_exec_and_credential_process_run_untouched_forget_is_evaluated(shell, shell_env, tmp_path):
-    """exec's and credential-process's output belongs to a command or an SDK, not to the shell."""
+    """exec's and credential-process's output belongs to a command or an SDK, console's to a person: not to the shell."""
     stub = tmp_path / "bin" / "mfaenv"
     stub.parent.mkdir()
     stub.write_text(STUB, encoding="utf-8")
     stub.chmod(0o755)
     # After the init line, which the real program prints.
     path = f"set -gx PATH {stub.parent} $PATH" if shell == "fish" else f'PATH="{stub.parent}:$PATH"'
-    script = with_init(shell, path, "mfaenv exec stage -- true", "mfaenv credential-process stage", "mfaenv help",
+    script = with_init(shell, path, "mfaenv exec stage -- true", "mfaenv credential-process stage", "mfaenv console admin --stdout", "mfaenv help",
                        "mfaenv forget stage", "mfaenv unset")
     result = run_in(shell, script, shell_env)
     assert result.stdout.splitlines() == [
         "echo evaluated-exec-wrapper=none",
         "echo evaluated-credential-process-wrapper=none",
+        "echo evaluated-console-wrapper=none",
         "echo evaluated-help-wrapper=none",
         f"evaluated-forget-wrapper={shell}",
         f"evaluated-unset-wrapper={shell}",
@@ -689,7 +690,10 @@ def bash_completions(words: List[str], env) -> List[str]:
     (["mfaenv", "unset", "--"], ["--shell"]),
     (["mfaenv", "status", ""], []),
     (["mfaenv", "e"], ["exec"]),
-    (["mfaenv", "c"], ["credential-process"]),
+    (["mfaenv", "c"], ["console", "credential-process"]),
+    (["mfaenv", "console", "prod-"], ["prod-default"]),
+    (["mfaenv", "console", "prod", "--"], ["--destination", "--stdout"]),
+    (["mfaenv", "console", "prod", "--destination", ""], []),
     (["mfaenv", "f"], ["forget"]),
     (["mfaenv", "exec", "stage-"], ["stage-default"]),
     (["mfaenv", "exec", "stage", "--f"], ["--force"]),
@@ -722,6 +726,8 @@ def test_bash_completes_a_profile_name_with_a_space_as_one_word(typed, expected,
     ("mfaenv unset --", ["--shell"]),
     ("mfaenv ex", ["exec"]),
     ("mfaenv credential-process prod-", ["prod-default"]),
+    ("mfaenv console prod-", ["prod-default"]),
+    ("mfaenv console prod --", ["--destination", "--stdout"]),
     ("mfaenv forget stage --p", ["--persisted"]),
     ("mfaenv exec stage --f", ["--force"]),
     ("mfaenv exec stage -- printen", ["printenv"]),

@@ -389,6 +389,8 @@ def nu_completions(config_dir: Path, line: str, env: Dict[str, str], tmp_path: P
     ("mfaenv status ", []),
     ("mfaenv e", ["exec"]),
     ("mfaenv credential-process prod-", ["prod-default"]),
+    ("mfaenv console prod-", ["prod-default"]),
+    ("mfaenv console prod --", ["--destination", "--stdout"]),
     ("mfaenv forget stage --p", ["--persisted"]),
     ("mfaenv exec stage --f", ["--force"]),
     ("mfaenv stage --shell ", ["nu"]),  # the wrapper refuses any other syntax

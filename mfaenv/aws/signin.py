@@ -46,12 +46,7 @@ class Hosts(NamedTuple):
         if configured:
             from mfaenv.aws import sts
 
-            try:
-                sts._check_endpoint(FEDERATION_URL_VARIABLE, configured)
-            except ProfileError:
-                raise ProfileError(
-                    f"{FEDERATION_URL_VARIABLE} is not a usable federation endpoint URL; fix it or unset it"
-                ) from None
+            sts._check_endpoint(FEDERATION_URL_VARIABLE, configured, service="federation")
             return configured
         return f"https://{self.regional_signin}/federation"
 
@@ -143,7 +138,7 @@ def get_signin_token(
             prepared.stream_output = True
             sent += 1
             try:
-                status, content = sts._within(deadline, lambda: sts._exchange(http, prepared))
+                status, content, _headers = sts._within(deadline, lambda: sts._exchange(http, prepared))
             except (sts._TooLate, ReadTimeoutError, BodyReadTimeoutError):
                 raise FederationUnavailableError(f"{where} gave no answer in time; try again") from None
             except sts._TooLarge:

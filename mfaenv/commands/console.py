@@ -44,8 +44,8 @@ def console(profile: str, destination: Optional[str] = None, environ: Mapping[st
         page = hosts.account_signin_page(chain.account)
         account = f"account {chain.account}" if chain.account else "the account"
         return Console(page, False, (
-            f"'{profile}' is a plain MFA profile, which AWS does not sign in to the console: opening the sign-in "
-            f"page of {account}; sign in there with your password and MFA device (no code was used here)"
+            f"'{profile}' is a plain MFA profile, and AWS signs only role sessions in to the console: the sign-in "
+            f"page of {account}, where you sign in with your password and MFA device (no code was used)"
         ))
     landing = destination_url(destination, hosts)  # a bad --destination is refused before any code is asked for
     federation_url = hosts.federation_url(environ)

@@ -73,8 +73,10 @@ class _Handoff:
         self.served = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = 5  # a connection that sends nothing cannot hold the one-request server
+
             def do_GET(self):  # noqa: N802 (http.server's naming)
-                if handoff.served.is_set() or self.path != path or not _same_user(self.client_address[1], port):
+                if handoff.served.is_set() or self.path != path:
                     self.send_error(404)
                     return
                 handoff.served.set()
@@ -88,7 +90,12 @@ class _Handoff:
             def log_message(self, *args):  # the request line holds the one-time path: never logged
                 pass
 
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        class Server(HTTPServer):
+            def verify_request(self, request, client_address) -> bool:
+                # Another user's connection is closed before a byte of it is read.
+                return _same_user(client_address[1], self.server_address[1])
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         port = self.server.server_address[1]
         self.address = f"http://127.0.0.1:{port}{path}"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
