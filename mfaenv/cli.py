@@ -626,6 +626,69 @@ def _build_app():
         with typer.Context(command, info_name=name, parent=ctx.parent) as sub:
             _write(command.get_help(sub) + "\n")
 
+    keys_app = typer.Typer(
+        help="Long-term keys in the OS credential store (Keychain, Credential Manager, Secret Service).\n\n"
+        "Without a command: list every profile's long-term keys and where they are.",
+        add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    def _said(message: str) -> None:
+        from mfaenv.terminal.display import shown
+
+        if not feedback.quiet(os.environ):
+            print(f"mfaenv: {shown(message)}", file=sys.stderr)
+
+    @keys_app.callback(invoke_without_command=True)
+    def keys(ctx: typer.Context):
+        """List every profile's long-term keys and where they are: the files, or the OS credential store."""
+        if ctx.invoked_subcommand is None:
+            from mfaenv.commands import keys as keys_command
+
+            table = keys_command.list_keys()
+            if not table:
+                print("mfaenv: no long-term keys in the credentials or config file, nor named in the store", file=sys.stderr)
+            _write(table)
+
+    profile_argument = typer.Argument(..., metavar="PROFILE", help="The profile (for a role: the keys beneath it).")
+
+    @keys_app.command("import", cls=PlainUsage, short_help="Move a profile's keys from the credentials file into the store.")
+    def keys_import(profile: str = profile_argument):
+        """Move PROFILE's long-term keys from the credentials file into the OS credential store.
+
+        The keys are checked with STS (GetCallerIdentity, no MFA), stored and read
+        back; only then are the two lines replaced in the file by mfaenv_keyring.
+        """
+        from mfaenv.commands import keys as keys_command
+
+        _said(keys_command.import_keys(profile))
+
+    @keys_app.command("add", cls=PlainUsage, short_help="Ask for a profile's keys on the terminal and store them.")
+    def keys_add(profile: str = profile_argument):
+        """Ask for PROFILE's access key id and secret on the terminal (not echoed), check and store them."""
+        from mfaenv.commands import keys as keys_command
+
+        _said(keys_command.add_keys(profile))
+
+    @keys_app.command("remove", cls=PlainUsage, short_help="Delete a profile's keys from the store.")
+    def keys_remove(
+        profile: str = profile_argument,
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    ):
+        """Delete PROFILE's long-term keys from the OS credential store (the IAM key stays active)."""
+        from mfaenv.commands import keys as keys_command
+
+        _said(keys_command.remove_keys(profile, yes))
+
+    @keys_app.command("export", cls=PlainUsage, short_help="Move a profile's keys back into the credentials file.")
+    def keys_export(profile: str = profile_argument):
+        """Undo 'keys import': write PROFILE's keys back into the credentials file, in plaintext, and delete the item."""
+        from mfaenv.commands import keys as keys_command
+
+        _said(keys_command.export_keys(profile))
+
+    app.add_typer(keys_app, name="keys", short_help="Long-term keys in the OS credential store: list, import, add, remove.")
+
     @app.command("profiles", hidden=True)
     def profiles():
         """Profile names, one a line, for shell completion."""

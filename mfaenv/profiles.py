@@ -36,6 +36,12 @@ if TYPE_CHECKING:
 #: Suffixes of the credentials section that holds a profile's permanent keys,
 #: in the order they are tried (team conventions, see docs/profiles.md).
 SOURCE_SUFFIXES = ("-default", "-long-term")
+#: The key `mfaenv keys` leaves in the source's credentials section in place of the two key lines:
+#: its value is the access key id whose secret the OS credential store holds (stores/keystore.py).
+#: The chain reads it from the file, so a cache hit and a Tab never open the store.
+KEYRING_MARKER = "mfaenv_keyring"
+#: Where a Profile's long-term keys are: the AWS files, or the OS credential store.
+IN_FILE, IN_STORE = "file", "store"
 #: Keys in which teams' scripts keep the MFA device beside the temporary profile.
 SERIAL_KEYS_IN_CREDENTIALS = ("aws_arn_mfa", "aws_mfa_device")
 _ASCII_LETTERS_DIGITS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -299,7 +305,9 @@ class Profile(namedtuple("Profile", [
     "region",  # exported; from the target or the source profile (or None)
     "call_region",  # region of the STS call itself
     "code_command",  # mfa_process (or None)
-])):
+    "keys_in",  # IN_FILE, or IN_STORE: then secret_access_key is None until a fetch opens the store
+    "keys_warning",  # what a fetch warns about the keys (the store's disagree with the file's), or None
+], defaults=(IN_FILE, None))):
     """Everything needed to fetch a session for one target profile."""
 
     __slots__ = ()
@@ -582,7 +590,7 @@ class ProfileStore:
 
     def _resolve(self, name: str, target: str, source: Optional[str] = None, serial: Optional[str] = None) -> Profile:
         source_name = self._source_name(name, source)
-        access_key_id, secret_access_key = self._long_term_keys(name, source_name, target)
+        access_key_id, secret_access_key, keys_in, keys_warning = self._long_term_keys(name, source_name, target)
         serial = serial or self._serial(name, source_name, target)
         region = self._named_region(target, [name, source_name])
         return Profile(
@@ -594,6 +602,8 @@ class ProfileStore:
             region=region,
             call_region=region or self._environment_region(target),
             code_command=self.lookup(name, "mfa_process") or self.lookup(source_name, "mfa_process"),
+            keys_in=keys_in,
+            keys_warning=keys_warning,
         )
 
     def _source_name(self, name: str, explicit: Optional[str]) -> str:
@@ -611,15 +621,30 @@ class ProfileStore:
             raise self._not_found(f"profile '{name}'", missing=name)
         return name
 
-    def _long_term_keys(self, name: str, source: str, target: str) -> Tuple[str, str]:
+    def _long_term_keys(self, name: str, source: str, target: str) -> Tuple[str, Optional[str], str, Optional[str]]:
+        """(key id, secret or None when in the store, IN_FILE or IN_STORE, a warning or None).
+
+        The files first, then the store, as named by the marker: the store is never opened here.
+        """
         who = _who(target, name)
         if not self.exists(source):
             raise self._not_found(who, source=source)
         key_id = self.lookup(source, "aws_access_key_id")
         secret = self.lookup(source, "aws_secret_access_key")
+        in_store = self.stored_key_id(source)
         if key_id and secret and not is_placeholder(key_id) and not is_placeholder(secret) \
                 and not self.lookup(source, "aws_session_token"):
-            return key_id, secret
+            warning = None
+            if in_store and in_store != key_id:
+                warning = (
+                    f"profile '{source}': the credentials file holds key {key_id}, the OS credential store "
+                    f"{in_store} ({KEYRING_MARKER} in [{source}]); using the file's, as the AWS CLI would; run "
+                    f"'mfaenv keys import {source}' to keep only the file's in the store, or "
+                    f"'mfaenv keys remove {source}'"
+                )
+            return key_id, secret, IN_FILE, warning
+        if in_store:
+            return in_store, None, IN_STORE, None
         keys = "aws_access_key_id and aws_secret_access_key"
         if source != name:
             raise ProfileError(
@@ -638,6 +663,33 @@ class ProfileStore:
             f"or source_profile naming a profile that has them",
             reason="no long-term keys and no source_profile",
         )
+
+    def stored_key_id(self, name: str) -> Optional[str]:
+        """The access key id `mfaenv keys` put into the OS credential store for this section, if any."""
+        value = self.credentials.get(name, {}).get(KEYRING_MARKER)
+        if value and not is_access_key_id(value):
+            raise ProfileError(
+                f"profile '{name}': {KEYRING_MARKER} in [{name}] of {self.credentials_file} is not an access key id; "
+                f"fix it, or run 'mfaenv keys add {name}' to store the keys again",
+                reason=f"{KEYRING_MARKER} is not an access key id",
+            )
+        return value or None
+
+    def key_section(self, name: str) -> str:
+        """The section that holds (or would hold) the long-term keys beneath a profile: for a role, those of
+        the profile at the bottom of its source_profile chain; for a plain profile, its source."""
+        seen = [name]
+        while self.is_role(name):
+            configured = self.lookup(name, "source_profile")
+            if not configured or configured in seen:
+                break  # no source, a profile that signs its own role, or a loop: the chain says which
+            seen.append(configured)
+            name = configured
+        return self._source_name(name, None)
+
+    def call_region(self, target: str, names: List[str]) -> str:
+        """The region of a call for these profiles: the first one they name, else the environment's."""
+        return self._named_region(target, names) or self._environment_region(target)
 
     def _serial_in_credentials(self, name: str) -> Optional[str]:
         section = self.credentials.get(name, {})
@@ -692,6 +744,11 @@ def _config_profiles(sections: Dict[str, Dict[str, str]]) -> Dict[str, Dict[str,
         elif section == "default":
             profiles.setdefault("default", values)
     return profiles
+
+
+def is_access_key_id(text: str) -> bool:
+    """What AWS hands out as an access key id: 16 to 128 characters, capital letters and digits."""
+    return 16 <= len(text) <= 128 and text.isascii() and text.isalnum() and text == text.upper()
 
 
 def is_placeholder(value: str) -> bool:

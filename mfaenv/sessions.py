@@ -23,7 +23,7 @@ from mfaenv.shells import variables
 from mfaenv.stores.cache import key_digest, sha256
 from mfaenv.stores.sessionstore import open_store
 from mfaenv.errors import ProfileError, UsageError
-from mfaenv.profiles import ROLE_MAX_DURATION as ROLE_MAX_SECONDS, configured_endpoint
+from mfaenv.profiles import IN_STORE, ROLE_MAX_DURATION as ROLE_MAX_SECONDS, configured_endpoint
 from mfaenv.shells.variables import REUSE_MARGIN_SECONDS
 
 # A cache hit of `credential-process` runs through here: no typing and no dataclasses at run time.
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 #: Where a session came from, as `prepare` reports it.
 SHELL, CACHE, FILE, STS = "shell", "cache", "file", "sts"
+#: The cache key's "secret" for keys in the OS credential store (see _keys_and_device).
+STORE_SECRET = "in-os-credential-store"
 #: Length of the MFA session (GetSessionToken) when nothing else is asked for.
 MFA_SESSION_SECONDS = 43200
 #: Length of a role session when neither duration_seconds nor --duration says.
@@ -70,7 +72,7 @@ class MfaSession(Provider):
         return sts.get_session_token(
             profile=self.base.name,
             access_key_id=self.base.access_key_id,
-            secret_access_key=self.base.secret_access_key,
+            secret_access_key=long_term_secret(self.base),
             serial=self.base.serial,
             code=self.code(),
             duration=self.duration,
@@ -123,7 +125,7 @@ class RoleWithCode(Provider):
             role_arn=self.role.arn,
             session_name=self.role.session_name,
             access_key_id=self.base.access_key_id,
-            secret_access_key=self.base.secret_access_key,
+            secret_access_key=long_term_secret(self.base),
             external_id=self.role.external_id,
             duration=self.duration,
             serial=self.base.serial,
@@ -303,11 +305,23 @@ def role_key(role: Role, parent: Optional[Key]) -> Key:
     }
 
 
+def long_term_secret(base: Profile) -> str:
+    """The secret access key that signs: from the files, or (only here, for a fetch) from the OS credential store."""
+    if base.keys_in != IN_STORE:
+        return base.secret_access_key
+    from mfaenv.stores import keystore  # loads keyring: never on a cache hit
+
+    return keystore.secret(base.source, base.access_key_id)
+
+
 def _keys_and_device(base: Profile, environ: Mapping[str, str]) -> Key:
     return {
         "access_key_id": base.access_key_id,
         # A secret edited under the same key id must not reuse a session either; a digest, never the secret.
-        "secret": sha256(b"mfaenv long-term secret\0" + base.secret_access_key.encode()).hexdigest(),
+        # Keys in the OS credential store are named by their key id alone: the store is opened by a
+        # fetch only, and `mfaenv keys` checked the secret with STS before storing it under that id.
+        "secret": (STORE_SECRET if base.keys_in == IN_STORE
+                   else sha256(b"mfaenv long-term secret\0" + base.secret_access_key.encode()).hexdigest()),
         "serial": base.serial,
         "endpoint": sts_endpoint(base.call_region, environ),
     }

@@ -84,6 +84,10 @@ def prepare(
     chain = store.chain(request.profile, source=request.source, serial=request.serial)
     if request.region:
         chain = with_region(chain, request.region)
+    if chain.base.keys_warning:  # keys in the file and in the store that disagree: the file's are used
+        import sys
+
+        print(f"mfaenv: warning: {shown(chain.base.keys_warning)}", file=sys.stderr)
     _check_duration(request.duration, chain)
     if request.persist:
         from mfaenv.stores import persist  # only here: it loads the file editor and the lock

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from mfaenv.errors import FileFormatError, PersistError
-from mfaenv.profiles import is_placeholder, parse_sections, read_sections
+from mfaenv.profiles import KEYRING_MARKER, is_placeholder, parse_sections, read_sections
 from mfaenv.stores.safefile import Snapshot, check_free_space, check_target, edit_file, open_lock, resolve, warn_if_readable_by_others
 
 BOM = b"\xef\xbb\xbf"
@@ -409,6 +409,11 @@ def _refuse_long_term_keys(document: Document, section: str, path: Path) -> None
             f"refusing to --persist into [{section}] of {path}: it holds long-term keys "
             f"(aws_access_key_id without aws_session_token); move them to [{section}-default] or pick another profile"
         )
+    if _real_value(keys.get(KEYRING_MARKER)):
+        raise PersistError(
+            f"refusing to --persist into [{section}] of {path}: its long-term keys are in the OS credential store "
+            f"({KEYRING_MARKER}), and a session there would hide them; pick another profile"
+        )
 
 
 def _refuse_shadowing_config_keys(config_path: Path, section: str, path: Path) -> None:
@@ -427,3 +432,78 @@ def _refuse_shadowing_config_keys(config_path: Path, section: str, path: Path) -
 
 def _real_value(value: Optional[str]) -> bool:
     return bool(value) and not is_placeholder(value)
+
+
+# --- long-term keys moved to and from the OS credential store (`mfaenv keys`) ------------------------------------
+
+#: The two lines `mfaenv keys import` takes out of a section (and `keys export` puts back).
+KEY_LINES = ("aws_access_key_id", "aws_secret_access_key")
+
+
+def move_keys_out(path: Path, section: str, key_id: str, secret: str) -> None:
+    """Replace the two key lines of ``[section]`` by ``mfaenv_keyring = KEY_ID``; everything else byte for byte.
+
+    Under the lock, the section must still hold exactly these keys (another program may
+    have edited the file since they were read and stored): else PersistError, file unchanged.
+    """
+
+    def edit(data: bytes) -> bytes:
+        document = Document.parse(data, path)
+        keys = document.before.get(section, {})
+        if keys.get("aws_access_key_id") != key_id or keys.get("aws_secret_access_key") != secret:
+            raise PersistError(
+                f"[{section}] of {path} changed while its keys were being stored; it is unchanged: run the command again"
+            )
+        with_marker = Document.parse(document.with_values(section, {KEYRING_MARKER: key_id}), path)
+        return with_marker.without_keys(section, KEY_LINES)
+
+    edit_file(path, edit)
+
+
+def put_keys_back(path: Path, section: str, key_id: str, secret: str) -> None:
+    """Write the two key lines into ``[section]`` and drop the marker (`mfaenv keys export`)."""
+    _check_section_name(section, path)
+    values = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+    _check_values(values, path)
+
+    def edit(data: bytes) -> bytes:
+        document = Document.parse(data, path)
+        keys = document.before.get(section, {})
+        if _real_value(keys.get("aws_session_token")):
+            raise PersistError(f"[{section}] of {path} holds a session; remove it first ('mfaenv forget {section} --persisted')")
+        written = Document.parse(document.with_values(section, values), path)
+        return written.without_keys(section, [KEYRING_MARKER])
+
+    edit_file(path, edit)
+    warn_if_readable_by_others(resolve(path), path, what="a long-term secret key")
+
+
+def set_marker(path: Path, section: str, key_id: str) -> None:
+    """``mfaenv_keyring = KEY_ID`` in ``[section]`` (created when missing), which must hold no keys of its own."""
+    _check_section_name(section, path)
+    _check_values({KEYRING_MARKER: key_id}, path)
+
+    def edit(data: bytes) -> bytes:
+        document = Document.parse(data, path)
+        keys = document.before.get(section, {})
+        if _real_value(keys.get("aws_access_key_id")):
+            raise PersistError(
+                f"[{section}] of {path} holds keys in the file; 'mfaenv keys import {section}' moves them to the store"
+            )
+        return document.with_values(section, {KEYRING_MARKER: key_id})
+
+    edit_file(path, edit)
+
+
+def remove_marker(path: Path, section: str) -> bool:
+    """Remove ``mfaenv_keyring`` from ``[section]``; False when it was not there."""
+
+    def edit(data: bytes) -> Optional[bytes]:
+        document = Document.parse(data, path)
+        if KEYRING_MARKER not in document.before.get(section, {}):
+            return None
+        return document.without_keys(section, [KEYRING_MARKER])
+
+    if not os.path.lexists(resolve(path)):
+        return False
+    return edit_file(path, edit)
