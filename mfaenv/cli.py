@@ -687,7 +687,7 @@ def _build_app():
 
         _said(keys_command.export_keys(profile))
 
-    app.add_typer(keys_app, name="keys", short_help="Long-term keys in the OS credential store: list, import, add, remove.")
+    app.add_typer(keys_app, name="keys", short_help="Keep long-term keys in the OS credential store.")
 
     @app.command("profiles", hidden=True)
     def profiles():
