@@ -432,7 +432,9 @@ def _build_app():
 
     @app.command(cls=PlainUsage, short_help="Open the AWS console as the profile's role in a browser.")
     def console(
-        profile: str = typer.Argument(..., metavar="PROFILE", help="Target profile, e.g. admin."),
+        profile: Optional[str] = typer.Argument(None, metavar="PROFILE", show_default=False,
+                                                help="Target profile, e.g. admin."),
+        profile_named: Optional[str] = profile_option(),
         stdout: bool = typer.Option(
             False, "--stdout", help="Print the sign-in URL instead of opening it (another browser, another machine).",
         ),
@@ -454,6 +456,11 @@ def _build_app():
         from mfaenv.terminal import browser
         from mfaenv.terminal.display import shown
 
+        profile, extra = with_profile_option(profile_named, profile, None)
+        if extra is not None:
+            raise UsageError(f"console takes one profile; got '{profile}' and '{extra}'")
+        if profile is None:
+            raise UsageError("console needs a profile: mfaenv console PROFILE")
         found = console_url(profile, destination)
         say = not feedback.quiet(os.environ)
         if stdout:

@@ -388,3 +388,10 @@ def test_stdout_says_on_stderr_what_the_url_is_and_never_shows_it_there(console_
     assert line.startswith("mfaenv: console for admin (role admin, account 210987654321)")
     assert "works once, within 15 minutes" in line
     assert_no_secret(line, federation, sts_standin)
+
+
+def test_the_profile_option_as_the_aws_cli_takes_it(console_env, sts_standin):
+    result = run_mfaenv(["console", "--profile", "prod", "--stdout"], console_env)
+    assert (result.returncode, result.stdout) == (0, "https://222222222222.signin.aws.amazon.com/console\n"), result.stderr
+    assert_clean_failure(run_mfaenv(["console"], console_env), USAGE, ["console needs a profile"])
+    assert_clean_failure(run_mfaenv(["console", "-p", "prod", "stage"], console_env), USAGE, ["one profile"])
