@@ -61,8 +61,12 @@ class Hosts(NamedTuple):
 def partition_hosts(region: str) -> Hosts:
     """The sign-in and console hosts of ``region``'s partition, from botocore's endpoint data.
 
-    The one place that knows where the hosts come from: when mfaenv has a partition
-    lookup of its own (aws/endpoints.py), only this function changes.
+    aws/endpoints.py knows each partition's DNS suffix, but the sign-in hosts are not
+    made of it (``signin.aws.amazon.com``, not ``amazonaws.com``), so the rules of the
+    sign-in service itself are read; they find the region's partition in the same
+    partitions.json, with botocore's own rule engine (this command is rare: the cost of
+    botocore's data loader is paid only here). The one place that knows where the hosts
+    come from.
     """
     from botocore.endpoint_provider import EndpointProvider
     from botocore.exceptions import BotoCoreError, DataNotFoundError
