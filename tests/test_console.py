@@ -395,3 +395,21 @@ def test_the_profile_option_as_the_aws_cli_takes_it(console_env, sts_standin):
     assert (result.returncode, result.stdout) == (0, "https://222222222222.signin.aws.amazon.com/console\n"), result.stderr
     assert_clean_failure(run_mfaenv(["console"], console_env), USAGE, ["console needs a profile"])
     assert_clean_failure(run_mfaenv(["console", "-p", "prod", "stage"], console_env), USAGE, ["one profile"])
+
+
+def test_every_region_botocore_lists_gets_the_sign_in_hosts_of_its_partition():
+    """The sign-in rules and aws/endpoints.py (the STS calls' partition) read the same partitions.json alike."""
+    from mfaenv.aws import endpoints
+
+    domains = {"aws": "aws.amazon.com", "aws-cn": "amazonaws.cn", "aws-us-gov": "amazonaws-us-gov.com",
+               "aws-eusc": "amazonaws-eusc.eu"}
+    seen = set()
+    for partition in endpoints.partitions():
+        for region in sorted(partition.regions):
+            hosts = signin.partition_hosts(region)
+            assert hosts.regional_signin == f"{region}.{hosts.signin}"
+            assert hosts.console == "console." + hosts.signin[len("signin."):]
+            if endpoints.partition(region).id in domains:
+                assert hosts.signin == "signin." + domains[endpoints.partition(region).id], region
+                seen.add(endpoints.partition(region).id)
+    assert seen == set(domains)
