@@ -612,6 +612,11 @@ def _build_app():
         else:
             message = f"forgot {done.count} cached session{'' if done.count == 1 else 's'}"
             message += f" of '{profile}'" if profile is not None else ""
+            if done.dependants:
+                message += f" ({done.dependants} of them assumed through its session)"
+            if done.refused is not None:
+                message += (f" from {done.folder}, which mfaenv does not use: it is {done.refused}; "
+                            f"run: chmod 700 {done.folder}")
         if done.persisted_file is not None:
             message += (f"; removed the session persisted in [{profile}] of {done.persisted_file}" if done.persisted_removed
                         else f"; no persisted session in [{profile}] of {done.persisted_file}")

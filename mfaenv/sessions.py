@@ -147,10 +147,22 @@ class Cached(Provider):
         return self.inner.key
 
     def retrieve(self) -> Retrieved:
-        if self.reuse:
+        if not self.reuse:  # a code given, or --force: fetched anew whatever is cached
+            return self._fetch()
+        session = self.cache.get(self.inner.key, self.min_seconds_left)
+        if session is not None:
+            return session, CACHE
+        # Processes that need this session at the same moment fetch it once: the first
+        # holds the key's lock while it fetches (and asks for the code), the others wait
+        # for it and find the session here. A role holds its own lock while the session
+        # beneath takes its parent's, so locks are always taken target first, down the chain.
+        with self.cache.locked(self.inner.key, self.profile):
             session = self.cache.get(self.inner.key, self.min_seconds_left)
             if session is not None:
                 return session, CACHE
+            return self._fetch()
+
+    def _fetch(self) -> Retrieved:
         session, origin = self.inner.retrieve()
         if origin == STS:  # what came from the cache or the file is stored already
             self.cache.put(self.inner.key, session, self.profile)

@@ -114,19 +114,66 @@ def test_the_entry_holds_the_session_the_profile_and_the_key_but_no_long_term_se
 ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=40)
 
 
-@settings(max_examples=200, deadline=None)
-@given(profile=ANY_TEXT, token=ANY_TEXT.filter(bool), serial=st.one_of(st.none(), ANY_TEXT))
-def test_any_text_in_profile_key_and_session_comes_back_exactly(tmp_path_factory, profile, token, serial):
-    """STS values are taken as sent and profile names are anything a file holds: the entry keeps each exactly."""
+#: What STS sends in a credential: visible ASCII (base64 and the like).
+STS_TEXT = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(profile=ANY_TEXT, serial=st.one_of(st.none(), ANY_TEXT), role_arn=ANY_TEXT,
+       values=st.lists(st.one_of(STS_TEXT, ANY_TEXT.filter(bool)), min_size=3, max_size=3))
+def test_what_is_cached_comes_back_exactly_or_is_not_cached_at_all(tmp_path_factory, profile, serial, role_arn, values):
+    """Hostile values (newline, quotes, NUL, lone surrogates, non-BMP...) from STS or the files: never a changed
+    session, never a reader that fails on what a writer left, and STS's own kind of values are always kept."""
     folder = tmp_path_factory.mktemp("run") / "mfaenv"
     opened = open_cache({"MFAENV_CACHE_DIR": str(folder)})
-    key = {**MFA_KEY, "serial": serial, "access_key_id": profile + "=\n"}
-    stored = Session("ASIA=\\u0041\n", "se\ncret\u2028", token, NOW + 3600)
+    key = {**ROLE_KEY, "role_arn": role_arn, "external_id": serial, "session_name": profile + "=\n"}
+    stored = Session(*values, NOW + 3600)
     opened.put(key, stored, profile)
 
-    assert opened.get(key, 300) == stored
-    assert [(entry.profile, entry.key, entry.session) for entry in opened.entries()] == [(profile, key, stored)]
-    assert opened.get({**key, "serial": (serial or "") + "x"}, 300) is None
+    later = open_cache({"MFAENV_CACHE_DIR": str(folder)})  # a later run
+    found, listed = later.get(key, 300), later.entries()
+    if found is None:
+        assert listed == [] and os.listdir(folder) == [], "half stored"
+        assert not all(value.isascii() and value.isprintable() and " " not in value for value in values), (
+            "a session as STS sends it was not cached")
+    else:
+        assert found == stored
+        assert [(entry.profile, entry.key, entry.session) for entry in listed] == [(profile, key, stored)]
+        for value in (*found[:3], *[entry.profile for entry in listed]):
+            value.encode("utf-8")  # valid text: every shell, JSON and file writer can take it
+    assert later.get({**key, "role_arn": role_arn + "x"}, 300) is None
+
+
+def test_a_session_that_cannot_be_cached_unchanged_replaces_the_older_entry_by_none(environ, folder, capsys):
+    opened = open_cache(environ)
+    opened.put(MFA_KEY, session(), "stage")
+
+    opened.put(MFA_KEY, Session("ASIA", "secret", "to\nken", NOW + 3600), "stage")
+
+    assert opened.get(MFA_KEY, 300) is None, "the next run would reuse the session this one replaced"
+    assert os.listdir(folder) == []
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("mfaenv: warning: the session of 'stage' is not cached")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("session_token", "tok\\ud800en"), ("secret_access_key", "\\udcff"), ("profile", "st\\udc80age"),
+    ("key.role_arn", "\\ud83d"), ("session_token", "tok\\nen"), ("access_key_id", "AS\\x00IA"),
+    ("session_token", "tok en"), ("session_token", "t\\xe9"),
+], ids=["lone-surrogate-token", "lone-surrogate-secret", "lone-surrogate-profile", "lone-surrogate-key",
+        "newline-token", "nul-key-id", "space-token", "latin-1-token"])
+def test_an_entry_that_is_not_valid_text_or_not_a_plain_credential_is_ignored(environ, folder, field, value, capsys):
+    """What put never writes, found in an entry (by hand, or an older version): ignored like any corrupt entry."""
+    opened = open_cache(environ)
+    opened.put(ROLE_KEY, session(), "admin")
+    path = entry_path(folder, ROLE_KEY)
+    lines = [line for line in path.read_text().splitlines() if not line.startswith(field + "=")]
+    assert len(lines) == len(path.read_text().splitlines()) - 1
+    path.write_text("".join(line + "\n" for line in [*lines, f"{field}={value}"]))
+
+    assert opened.get(ROLE_KEY, 300) is None
+    assert opened.entries() == []
+    assert capsys.readouterr().err == ""
 
 
 def test_mfaenv_cache_dir_chooses_the_folder_and_is_created_0700(tmp_path, environ):
@@ -387,13 +434,36 @@ def test_forget_removes_only_the_given_keys_and_clear_removes_all(environ, folde
     opened = open_cache(environ)
     opened.put(MFA_KEY, session(tag="1"), "stage")
     opened.put(ROLE_KEY, session(tag="2"), "admin")
-    (folder / ".leftover.session.1.ab.tmp").write_text("{")
-    (folder / "0a1b.json").write_text('{"Version": 1}')  # an entry of the first, JSON, cache
+    digest = "0a1b" * 16
+    (folder / f".{digest}.session.4242.0123456789ab.tmp").write_text("{")  # a writer killed before its rename
+    (folder / f"{digest}.json").write_text('{"Version": 1}')  # an entry of the first, JSON, cache
+    (folder / f"{digest}.lock").write_text("")  # the lock of a process killed while fetching
 
     assert opened.forget([ROLE_KEY, {"kind": "never-cached"}]) == 1
     assert [entry.profile for entry in opened.entries()] == ["stage"]
     assert opened.clear() == 2
     assert os.listdir(folder) == []
+
+
+#: Files other programs keep in a folder the user chose for MFAENV_CACHE_DIR: all look a little like mfaenv's.
+FOREIGN_NAMES = [
+    "4f5e.json", "notes.tmp", ".notes.tmp", "a.session", "A" * 64 + ".session", "0" * 64 + ".session.bak",
+    "0" * 64 + ".lockfile", "." + "0" * 64 + ".session.1.ab.tmp", "." + "0" * 64 + ".txt.1.0123456789ab.tmp",
+    "0" * 63 + ".json", "." + "0" * 64 + ".session.x1.0123456789ab.tmp", "0" * 64, "README",
+]
+
+
+def test_forget_leaves_every_file_mfaenv_did_not_write(tmp_path):
+    """Issue 16: `forget` deleted another program's 4f5e.json and notes.tmp from MFAENV_CACHE_DIR."""
+    folder = tmp_path / "chosen"
+    opened = open_cache({"MFAENV_CACHE_DIR": str(folder)})
+    for name in FOREIGN_NAMES:
+        (folder / name).write_text("not mfaenv's")
+    opened.put(MFA_KEY, session(), "stage")
+
+    assert opened.clear() == 1
+    assert opened.forget([MFA_KEY]) == 0
+    assert sorted(os.listdir(folder)) == sorted(FOREIGN_NAMES)
 
 
 def test_entries_lists_profile_key_and_session(environ):

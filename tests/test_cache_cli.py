@@ -11,17 +11,19 @@ depends on, so another endpoint is, rightly, another cache entry.)
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Dict
 
 import pytest
 
 from conftest import exported, run_mfaenv, run_shell
-from sts_standin import StsStandIn
+from sts_standin import Response, StsStandIn, credentials_body, success
 
 NO_CODE = 6  # CodeInputError: not reused, and no terminal to ask for a code
 MFAENV = f"{shlex.quote(sys.executable)} -m mfaenv"
@@ -334,3 +336,182 @@ def test_list_shows_the_cached_sessions_expiry(cache_env):
     assert row[column:].startswith(stage["AWS_CREDENTIAL_EXPIRATION"])
     (other,) = [row for row in rows if row.startswith("prod ")]
     assert other[column:].startswith("-")
+
+
+# --- many processes, one code (issue 16) -----------------------------------------------------------------------
+
+
+def start(argv, environ: Dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "mfaenv", *argv], env=environ, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def counting_code_command(tmp_path: Path) -> tuple:
+    """(a code command that notes each run in a file, the file)."""
+    runs = tmp_path / "code-command-runs"
+    return f"echo ran >> {shlex.quote(str(runs))}; echo 424242", runs
+
+
+def runs_of(runs: Path) -> int:
+    return runs.read_text().count("ran") if runs.exists() else 0
+
+
+def test_eight_parallel_credential_processes_fetch_one_session_with_one_code(cache_env, aws_home, runtime, sts_standin,
+                                                                              tmp_path):
+    command, runs = counting_code_command(tmp_path)
+    with open(aws_home / ".aws" / "config", "a") as config:
+        config.write(f"\n[profile stage]\nmfa_process = {command}\n")
+
+    processes = [start(["credential-process", "stage"], cache_env) for _ in range(8)]
+    outputs = [process.communicate(timeout=300) for process in processes]
+
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr
+        assert json.loads(stdout)["SessionToken"] == sts_standin.issued[0].session_token
+    assert sts_standin.actions() == ["GetSessionToken"]
+    assert runs_of(runs) == 1, "the code command ran more than once"
+    assert [path.suffix for path in cache_folder(runtime).iterdir()] == [".session"], "a lock file was left behind"
+
+
+def test_parallel_roles_and_their_mfa_session_fetch_each_session_once_and_never_deadlock(cache_env, sts_standin, tmp_path):
+    """A role takes its own lock, then the MFA session's: the same order in every process, so none waits for ever."""
+    command, runs = counting_code_command(tmp_path)
+    environ = {**cache_env, "MFAENV_CODE_COMMAND": command}
+    profiles = ["admin", "dev", "readonly", "admin", "readonly", "dev", "admin", "readonly"]
+
+    processes = [start(["credential-process", profile], environ) for profile in profiles]
+    outputs = [process.communicate(timeout=300) for process in processes]
+
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr
+    assert sorted(sts_standin.actions()) == ["AssumeRole", "AssumeRole", "GetSessionToken"]
+    assert runs_of(runs) == 1
+    tokens = {profile: json.loads(stdout)["SessionToken"] for profile, (stdout, _) in zip(profiles, outputs)}
+    assert len(set(tokens.values())) == 3
+    assert all(json.loads(stdout)["SessionToken"] == tokens[profile] for profile, (stdout, _) in zip(profiles, outputs))
+
+
+def test_a_process_waiting_for_anothers_fetch_says_so_and_takes_what_it_stored(cache_env, sts_standin, tmp_path):
+    """The first process sits at its code command (a person typing) until the test lets it go."""
+    asked, gate = tmp_path / "asked", tmp_path / "gate"
+    os.mkfifo(asked)
+    os.mkfifo(gate)
+    command = f"echo asked > {shlex.quote(str(asked))}; cat {shlex.quote(str(gate))}"
+    first = start(["stage", "--shell", "bash"], {**cache_env, "MFAENV_CODE_COMMAND": command})
+    assert asked.read_text() == "asked\n"  # the first holds the lock from before the code is asked for
+    second = start(["stage", "--shell", "bash"], cache_env)  # no code command, no terminal: only the wait can serve it
+    line = second.stderr.readline()
+    assert line == "mfaenv: another mfaenv is fetching a session 'stage' needs; waiting for it (at most 2 minutes)\n"
+    gate.write_text("424242\n")
+
+    out_first, err_first = first.communicate(timeout=120)
+    out_second, err_second = second.communicate(timeout=120)
+    assert first.returncode == 0, err_first
+    assert second.returncode == 0, line + err_second
+    assert exported(out_second)["AWS_SESSION_TOKEN"] == exported(out_first)["AWS_SESSION_TOKEN"]
+    assert "reused from the session cache" in err_second
+    assert sts_standin.actions() == ["GetSessionToken"]
+
+
+def test_a_lock_left_by_a_killed_process_delays_nothing_and_forget_removes_it(cache_env, runtime, sts_standin):
+    fetch("stage", cache_env)
+    (entry,) = cache_folder(runtime).iterdir()
+    lock = entry.with_suffix(".lock")
+    assert run_mfaenv(["forget"], cache_env).returncode == 0
+    lock.write_text("")  # what a process killed while fetching leaves: the kernel released its lock
+    lock.chmod(0o600)
+
+    result = run_mfaenv(["stage", "--code-command", "echo 424242"], cache_env)
+    assert result.returncode == 0, result.stderr
+    assert "waiting" not in result.stderr
+    assert [path.name for path in cache_folder(runtime).iterdir()] == [entry.name]
+    lock.write_text("")
+    assert run_mfaenv(["forget"], cache_env).returncode == 0
+    assert list(cache_folder(runtime).iterdir()) == []
+
+
+# --- what the cache keeps reads back the same (issue 16) ---------------------------------------------------------
+
+
+def test_a_session_the_cache_cannot_keep_is_exported_but_never_breaks_a_later_run(cache_env, sts_standin):
+    """A token with a newline: exported byte for byte, not cached, and no later run blames STS for it."""
+    sts_standin.check_signatures = False
+    hostile = Response(200, credentials_body("ASIAHOSTILE000000001", "se'cret", "tok\nen", "2099-01-01T00:00:00Z"))
+    sts_standin.answer(hostile, success())
+    first = run_shell("bash", f'eval "$({MFAENV} dev 123456)" && printf %s "$AWS_SESSION_TOKEN"', cache_env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == "tok\nen"
+    assert "the session of 'dev' is not cached" in first.stderr
+
+    for profile in ("admin", "dev"):
+        later = new_terminal(profile, cache_env, sts_standin)
+        assert_asks_for_a_code(later)
+        assert "STS" not in later.stderr
+
+
+def test_an_entry_that_is_not_valid_text_is_ignored_by_every_command(cache_env, runtime, sts_standin):
+    """A lone surrogate escape in an entry made bash, fish and exec exit 70 and credential-process print bad JSON."""
+    fetch("stage", cache_env)
+    (entry,) = cache_folder(runtime).iterdir()
+    text = entry.read_text()
+    token = next(line for line in text.splitlines() if line.startswith("session_token="))
+    entry.write_text(text.replace(token, token[:20] + "\\ud800" + token[20:]))
+
+    for argv in (["stage", "--shell", "bash"], ["stage", "--shell", "fish"], ["credential-process", "stage"],
+                 ["exec", "stage", "--", "true"]):
+        result = new_terminal(argv[0], cache_env, sts_standin, *argv[1:]) if argv[0] == "stage" else \
+            run_mfaenv(argv, cache_env)
+        assert_asks_for_a_code(result)
+    assert sts_standin.actions() == ["GetSessionToken"]
+
+
+# --- forget: only mfaenv's own, also from a folder it will not use, and what was built on it (issue 16) -----------
+
+
+def test_forget_removes_only_the_files_mfaenv_writes(cache_env, tmp_path):
+    chosen = tmp_path / "shared-folder"
+    chosen.mkdir(mode=0o700)
+    (chosen / "4f5e.json").write_text("{}")
+    (chosen / "notes.tmp").write_text("mine")
+    environ = {**cache_env, "MFAENV_CACHE_DIR": str(chosen)}
+    fetch("stage", environ)
+
+    result = run_mfaenv(["forget"], environ)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "mfaenv: forgot 1 cached session\n"
+    assert sorted(path.name for path in chosen.iterdir()) == ["4f5e.json", "notes.tmp"]
+
+
+@pytest.mark.parametrize("profile", [None, "stage"], ids=["all", "one-profile"])
+def test_forget_cleans_its_own_entries_from_a_folder_it_refuses_to_use_and_says_so(cache_env, runtime, profile):
+    fetch("stage", cache_env)
+    folder = cache_folder(runtime)
+    (folder / "notes.txt").write_text("not mfaenv's")
+    subprocess.run(["chmod", "-R", "go+rX", str(folder)], check=True)
+
+    result = run_mfaenv(["forget", *([profile] if profile else [])], cache_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"mfaenv: forgot 1 cached session{'' if profile is None else ' of ' + repr(profile)} "
+                           f"from {folder}, which mfaenv does not use: it is open to group or others (mode 0755); "), line
+    assert line.endswith(f"run: chmod 700 {folder}")
+    assert [path.name for path in folder.iterdir()] == ["notes.txt"]
+
+
+def test_forget_a_profile_also_forgets_the_roles_assumed_through_its_session(cache_env, sts_standin):
+    fetch("admin", cache_env)
+    fetch("readonly", cache_env)
+    fetch("stage", cache_env)
+
+    result = run_mfaenv(["forget", "dev"], cache_env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "mfaenv: forgot 3 cached sessions of 'dev' (2 of them assumed through its session)\n"
+    for profile in ("admin", "readonly", "dev"):
+        assert_asks_for_a_code(new_terminal(profile, cache_env, sts_standin))
+    assert_reused(new_terminal("stage", cache_env, sts_standin))
+    listed = run_mfaenv(["list"], cache_env).stdout
+    header, *rows = listed.splitlines()
+    column = header.index("CACHED SESSION")
+    (admin,) = [row for row in rows if row.startswith("admin ")]
+    assert admin[column:].startswith("-")

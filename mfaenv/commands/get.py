@@ -314,7 +314,9 @@ class Forgotten(namedtuple("Forgotten", [
     "shell_text",  # unset statements when this shell held a forgotten session, else ""
     "persisted_file",  # the credentials file (a Path), when --persisted asked to look there; else None
     "persisted_removed",  # whether a session --persist wrote was removed from it
-], defaults=(None, False))):
+    "refused",  # why mfaenv does not use the folder it cleaned (open to others), else None
+    "dependants",  # how many of ``count`` were assumed through a forgotten session (forget PROFILE)
+], defaults=(None, False, None, 0))):
     """What `forget` did."""
 
     __slots__ = ()
@@ -328,9 +330,12 @@ def forget(
 
     Besides the sessions its chain resolves to now, PROFILE's entries include those
     cached under its name before its keys or MFA device were edited, and they are
-    all that is left of a profile since removed from the files. With ``persisted``,
-    also the session --persist wrote into [PROFILE] of the credentials file
-    (first, so that a refusal leaves everything as it was).
+    all that is left of a profile since removed from the files. Every cached role
+    session assumed through a forgotten session goes too, down the chain: it would
+    otherwise outlive the session it was built on. With ``persisted``, also the
+    session --persist wrote into [PROFILE] of the credentials file (first, so that
+    a refusal leaves everything as it was). A cache folder too open to be used is
+    cleaned all the same (``Forgotten.refused`` says why it is not used).
     """
     from mfaenv.shells import dialects
     from mfaenv.stores.sessionstore import open_store
@@ -341,7 +346,7 @@ def forget(
         if profile is None:
             raise UsageError("--persisted needs a PROFILE: the section of the credentials file to remove a session from")
         persisted_file, removed_key_id = _forget_persisted(profile, environ)
-    cache = open_store(environ)
+    cache = open_store(environ, to_clean=True)
     keys, unknown = ([], None) if profile is None else _cache_keys(profile, environ)
     if removed_key_id is not None:
         unknown = None  # the profile no longer resolves, but its persisted session was there to remove
@@ -351,6 +356,7 @@ def forget(
         in_shell = bool(removed_key_id) and environ.get("AWS_ACCESS_KEY_ID") == removed_key_id
         return Forgotten(None, 0, dialect.render(variables.unset_all(environ)) if in_shell else "",
                          persisted_file, removed_key_id is not None)
+    dependants = 0
     with cache:
         entries = cache.entries()
         if profile is None:
@@ -360,11 +366,32 @@ def forget(
             chosen = [entry for entry in entries if entry.key in keys or entry.profile == profile]
             if unknown is not None and not chosen:
                 raise unknown
-            count = cache.forget([*keys, *(entry.key for entry in chosen if entry.key not in keys)])
+            built_on = _assumed_through([*keys, *(entry.key for entry in chosen)], entries)
+            chosen += [entry for entry in built_on if entry not in chosen]
+            forgotten = [*keys, *(entry.key for entry in chosen if entry.key not in keys)]
+            count = cache.forget(forgotten)
+            dependants = min(count, sum(entry.key not in keys and entry.profile != profile for entry in built_on))
     held = environ.get("AWS_ACCESS_KEY_ID")
     in_shell = bool(held) and (held == removed_key_id or any(entry.session.access_key_id == held for entry in chosen))
     return Forgotten(cache.path, count, dialect.render(variables.unset_all(environ)) if in_shell else "",
-                     persisted_file, removed_key_id is not None)
+                     persisted_file, removed_key_id is not None, cache.refused, dependants)
+
+
+def _assumed_through(keys, entries):
+    """The entries of role sessions assumed through a session of these keys, or through one of those, and so on."""
+    from mfaenv.stores.cache import key_digest
+
+    parents = {key_digest(key) for key in keys}
+    found = []
+    grew = True
+    while grew:
+        grew = False
+        for entry in entries:
+            if entry not in found and entry.key.get("parent") in parents:
+                found.append(entry)
+                parents.add(key_digest(entry.key))
+                grew = True
+    return found
 
 
 def _forget_persisted(profile: str, environ: Mapping[str, str]):

@@ -12,7 +12,18 @@ The folder and its files are only used when they are the user's own, not a
 symlink and closed to group and others; anything else is a warning, once per
 run, and mfaenv goes on as if there were no cache. No cache problem ever fails
 a command. Every file operation is relative to the folder's descriptor, opened
-without following symlinks, so the folder checked is the folder used.
+without following symlinks, so the folder checked is the folder used. `forget`
+also cleans a folder of the user's that is too open to be used, and touches
+only the names mfaenv writes (``_own_name``), wherever the folder is.
+
+Processes that need the same session at the same moment fetch it once: the
+first takes the key's lock (``locked``: a kernel lock on ``DIGEST.lock``) for
+the fetch, the others wait for it and then find the session stored.
+
+What is stored reads back exactly as it was, or it is not stored: a session
+whose values are not plain visible ASCII (all STS sends; anything else could not
+be sent back to AWS in a signed header) is not cached, and an entry is re-read
+before it is written, so no later run can fail on what an earlier one cached.
 
 This module is on the path of a cached `credential-process` (every AWS CLI start):
 it imports no botocore and no typer, nor typing, and no json: json loads `re` and
@@ -45,7 +56,7 @@ from mfaenv.shells.expiry import format_expiry, parse_expiry
 
 TYPE_CHECKING = False  # no typing at run time (see above)
 if TYPE_CHECKING:
-    from typing import Dict, Iterable, List, Mapping, Optional
+    from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 #: The first line of an entry file, naming its format; any other file is ignored.
 HEADER = "mfaenv session cache entry 2"
@@ -58,6 +69,15 @@ SESSION_FIELDS = ("access_key_id", "secret_access_key", "session_token", "expira
 SHARED_BITS = 0o077
 #: An entry is a few hundred bytes; a bigger file is not one (and is not read whole).
 MAX_ENTRY_BYTES = 1 << 16
+#: ``DIGEST.lock``: held by the process fetching that session, removed by it when done.
+LOCK_SUFFIX = ".lock"
+#: How long a process waits for another one fetching the same session: long enough for
+#: a person to type a code (or touch a key) at the other one's prompt.
+LOCK_WAIT_SECONDS = 120
+#: Temporary files are ``.DIGEST.session.PID.RANDOM.tmp``: RANDOM has this many hex digits.
+TEMP_SUFFIX = ".tmp"
+_TEMP_RANDOM_BYTES = 6
+_HEX = frozenset("0123456789abcdef")
 
 _warned = False
 
@@ -87,6 +107,32 @@ def _escaped(value: str) -> str:
     return value.encode("unicode_escape").decode("ascii")
 
 
+def _is_hex(text: str, length: int) -> bool:
+    return len(text) == length and _HEX.issuperset(text)
+
+
+def _own_name(name: str) -> bool:
+    """A name mfaenv writes in the cache folder: ``DIGEST.session``, ``DIGEST.lock``, a temporary file of either
+    version's entries (``.DIGEST.session.PID.RANDOM.tmp``), or an entry of an earlier version (``DIGEST.json``).
+
+    `forget` removes these and nothing else: the folder may be one the user chose and shares with other files.
+    """
+    if name.startswith("."):
+        parts = name[1:].split(".")
+        return (
+            len(parts) == 5 and "." + parts[-1] == TEMP_SUFFIX and _is_hex(parts[0], 64)
+            and "." + parts[1] in (SUFFIX, *OLD_SUFFIXES)
+            and parts[2].isascii() and parts[2].isdigit() and _is_hex(parts[3], 2 * _TEMP_RANDOM_BYTES)
+        )
+    digest, _dot, suffix = name.partition(".")
+    return _is_hex(digest, 64) and "." + suffix in (SUFFIX, LOCK_SUFFIX, *OLD_SUFFIXES)
+
+
+def _plain(value: str) -> bool:
+    """Visible ASCII, no space: what STS sends, and what can go back to AWS in a signed request's header."""
+    return value.isascii() and value.isprintable() and " " not in value
+
+
 def _unescaped(text: str) -> str:
     """The value ``_escaped`` made ``text`` of; ValueError for text it could not have made.
 
@@ -98,6 +144,7 @@ def _unescaped(text: str) -> str:
     value = text.encode("ascii").decode("unicode_escape")
     if _escaped(value) != text:
         raise ValueError("not an escaped value")
+    value.encode("utf-8")  # UnicodeEncodeError (a ValueError) for a lone surrogate: not text
     return value
 
 
@@ -141,9 +188,11 @@ def _unsafe(info: os.stat_result) -> Optional[str]:
 class SessionCache:
     """The cache folder, opened and checked; build it with SessionCache.open."""
 
-    def __init__(self, path: str, folder_fd: int):
+    def __init__(self, path: str, folder_fd: int, refused: Optional[str] = None):
         self.path = path
         self._fd = folder_fd
+        #: Why mfaenv does not use this folder, when it was opened only to be cleaned (``open(to_clean=True)``).
+        self.refused = refused
 
     @classmethod
     def open(cls, environ: Mapping[str, str] = os.environ) -> Optional["SessionCache"]:
@@ -152,11 +201,16 @@ class SessionCache:
         return None if path is None else cls.open_folder(path)
 
     @classmethod
-    def open_folder(cls, path: str) -> Optional["SessionCache"]:
+    def open_folder(cls, path: str, to_clean: bool = False) -> Optional["SessionCache"]:
         """This cache folder, created (0700) if missing; None, with one warning naming the fix, when unsafe.
 
         Trusted as tmux trusts /tmp/tmux-<uid>: a real folder (a symlink is not
         followed), owned by the user, closed to group and others. Never chmod'ed.
+
+        ``to_clean`` (`forget`): a folder of the user's that is open
+        to group or others is opened anyway, quietly, with the reason in ``refused``,
+        so that mfaenv's own files can be removed from it; nothing else may use it
+        then. Its files are read whatever their modes, only to choose what to remove.
         """
         try:
             try:
@@ -173,6 +227,8 @@ class SessionCache:
         info = os.fstat(fd)
         problem = _unsafe(info)
         if problem is not None:
+            if to_clean and info.st_uid == os.geteuid():
+                return cls(path, fd, refused=problem)
             os.close(fd)
             fix = _removal(path) if info.st_uid != os.geteuid() else f"chmod 700 {_quoted(path)}"
             warn(f"session cache {path} is {problem}; not using it (it must be yours, mode 0700: {fix})")
@@ -208,17 +264,21 @@ class SessionCache:
         return entry.session if left > min_seconds_left else None
 
     def put(self, key: Mapping[str, Optional[str]], session: Session, profile: str) -> None:
-        """Store the session for the key: atomically, mode 0600; a failure only warns."""
+        """Store the session for the key: atomically, mode 0600; a failure only warns.
+
+        Stored only if the entry reads back as exactly this key, profile and session
+        (see the module's docstring); otherwise an older entry of the key goes too,
+        so that the next run fetches anew rather than reuse what this one replaced.
+        """
         name = key_digest(key) + SUFFIX
-        values = (session.access_key_id, session.secret_access_key, session.session_token, format_expiry(session.expires))
-        lines = [
-            HEADER, f"profile={_escaped(profile)}", *_key_lines(key),
-            *(f"{field}={_escaped(value)}" for field, value in zip(SESSION_FIELDS, values)),
-        ]
-        data = "".join(line + "\n" for line in lines).encode("ascii")
+        data = entry_bytes(key, session, profile)
+        if data is None:
+            self._remove(name)
+            not_kept(profile)
+            return
         # A temp name no other writer uses; the rename replaces the entry in one step,
         # so a reader sees the old file or the new one, never half of either.
-        temp = f".{name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
+        temp = f".{name}.{os.getpid()}.{os.urandom(_TEMP_RANDOM_BYTES).hex()}{TEMP_SUFFIX}"
         try:
             fd = os.open(
                 temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self._fd
@@ -235,15 +295,36 @@ class SessionCache:
             self._remove(temp)
             warn(f"could not write to the session cache {self.path} ({error.strerror or error}); the session is not cached")
 
+    def locked(self, key: Mapping[str, Optional[str]], profile: str) -> "FetchLock":
+        """Hold the key's lock while its session is fetched: ``with cache.locked(key, profile): ...``.
+
+        Another process holding it is waited for, up to LOCK_WAIT_SECONDS (a line on
+        stderr says so); after that, or when the lock cannot be had at all, the block
+        runs without it (a warning): the cache never fails a command. Taken from the
+        target down to the MFA session (a role's key before its parent's), never the
+        other way round, so two processes cannot each hold what the other waits for.
+        """
+        return FetchLock(self, key_digest(key) + LOCK_SUFFIX, profile)
+
     def forget(self, keys: Iterable[Mapping[str, Optional[str]]]) -> int:
-        """Remove the entries of these keys; the number removed."""
-        return sum(self._remove(key_digest(key) + SUFFIX) for key in keys)
+        """Remove the entries of these keys (and their lock files, when free); the number removed."""
+        removed = 0
+        for key in keys:
+            digest = key_digest(key)
+            removed += self._remove(digest + SUFFIX)
+            self._remove_lock(digest + LOCK_SUFFIX)
+        return removed
 
     def clear(self) -> int:
-        """Remove every entry (and temp files left by a killed writer); the number of entries removed."""
+        """Remove every entry, and what killed processes left (temp files, free locks); the number of entries removed.
+
+        Only names mfaenv writes (``_own_name``): another program's files in the folder stay.
+        """
         removed = 0
-        for name in self._names(include_leftovers=True):
-            if self._remove(name) and name.endswith((SUFFIX, *OLD_SUFFIXES)):
+        for name in self._names(own=True):
+            if name.endswith(LOCK_SUFFIX):
+                self._remove_lock(name)
+            elif self._remove(name) and name.endswith((SUFFIX, *OLD_SUFFIXES)):
                 removed += 1
         return removed
 
@@ -260,16 +341,13 @@ class SessionCache:
                 found.append(entry)
         return found
 
-    def _names(self, include_leftovers: bool = False) -> List[str]:
+    def _names(self, own: bool = False) -> List[str]:
+        """The entries' file names; ``own``: every name mfaenv writes."""
         try:
             names = os.listdir(self._fd)
         except OSError:
             return []
-        return [
-            name for name in names
-            if (name.endswith(SUFFIX) and not name.startswith("."))
-            or (include_leftovers and (name.endswith(".tmp") or name.endswith(OLD_SUFFIXES)))
-        ]
+        return [name for name in names if _own_name(name) and (own or name.endswith(SUFFIX) and name[0] != ".")]
 
     def _read(self, name: str) -> Optional[CacheEntry]:
         """The entry in this file, or None if absent, unsafe (warned) or not a valid entry."""
@@ -280,13 +358,18 @@ class SessionCache:
             return None
         except OSError as error:
             why = "it is a symlink" if error.errno == errno.ELOOP else error.strerror
-            warn(f"session cache entry {os.path.join(self.path, name)} not read ({why})")
+            if self.refused is None:
+                warn(f"session cache entry {os.path.join(self.path, name)} not read ({why})")
             return None
         try:
             info = os.fstat(fd)
-            problem = "not a regular file" if not stat.S_ISREG(info.st_mode) else _unsafe(info)
+            if not stat.S_ISREG(info.st_mode):
+                problem: Optional[str] = "not a regular file"
+            else:  # a folder opened only to be cleaned: read, whatever the modes, only to choose what to remove
+                problem = _unsafe(info) if self.refused is None else None
             if problem is not None:
-                warn(f"session cache entry {os.path.join(self.path, name)} not read: it is {problem}")
+                if self.refused is None:
+                    warn(f"session cache entry {os.path.join(self.path, name)} not read: it is {problem}")
                 return None
             raw = os.read(fd, MAX_ENTRY_BYTES + 1)
         except OSError:
@@ -301,6 +384,120 @@ class SessionCache:
             return True
         except OSError:
             return False
+
+    def _remove_lock(self, name: str) -> None:
+        """Remove a lock file no process holds (one a killed process left); a held one stays."""
+        from mfaenv.stores import safefile
+
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=self._fd)
+        except OSError:
+            return
+        try:
+            if safefile.try_lock(fd):  # a waiter that gets it later sees the name gone, and starts over
+                self._remove(name)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _open_lock(self, name: str) -> "Optional[Tuple[int, os.stat_result]]":
+        """The lock file, created if missing: (descriptor, status); None, warned, if it cannot serve."""
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600,
+                         dir_fd=self._fd)
+        except OSError as error:
+            why = "it is a symlink" if error.errno == errno.ELOOP else error.strerror
+            warn(f"cannot open the lock {os.path.join(self.path, name)} ({why}); "
+                 f"other processes may fetch the same session meanwhile")
+            return None
+        info = os.fstat(fd)
+        problem = "not a regular file" if not stat.S_ISREG(info.st_mode) else _unsafe(info)
+        if problem is not None:
+            os.close(fd)
+            warn(f"the lock {os.path.join(self.path, name)} is {problem}; not using it "
+                 f"(other processes may fetch the same session meanwhile)")
+            return None
+        return fd, info
+
+    def _take_lock(self, name: str, profile: str) -> Optional[int]:
+        """The descriptor holding the lock, or None to go on without it (warned)."""
+        from mfaenv.stores import safefile  # only before a fetch: a cache hit takes no lock
+
+        said = False
+        while True:
+            opened = self._open_lock(name)
+            if opened is None:
+                return None
+            fd, info = opened
+            try:
+                taken = safefile.try_lock(fd)
+                if not taken:
+                    if not said:
+                        said = True
+                        print(f"mfaenv: another mfaenv is fetching a session '{shown(profile)}' needs; "
+                              f"waiting for it (at most {LOCK_WAIT_SECONDS // 60} minutes)", file=sys.stderr)
+                    taken = safefile.wait_for_lock(fd, LOCK_WAIT_SECONDS)
+            except OSError as error:
+                os.close(fd)
+                warn(f"cannot lock {os.path.join(self.path, name)} ({error.strerror or error}); "
+                     f"other processes may fetch the same session meanwhile")
+                return None
+            except BaseException:  # Ctrl-C while waiting
+                os.close(fd)
+                raise
+            if not taken:
+                os.close(fd)
+                warn(f"another mfaenv has been fetching a session '{profile}' needs for {LOCK_WAIT_SECONDS // 60} "
+                     f"minutes; not waiting longer")
+                return None
+            # The holder before us removed the file when done (and `forget` may): a lock on a
+            # removed file excludes no one, so start over on the file now under that name.
+            try:
+                now = os.stat(name, dir_fd=self._fd, follow_symlinks=False)
+            except OSError:
+                now = None
+            if now is not None and (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino):
+                return fd
+            os.close(fd)
+
+
+class FetchLock:
+    """``SessionCache.locked``: the key's lock, held inside the ``with`` block."""
+
+    def __init__(self, cache: SessionCache, name: str, profile: str):
+        self.cache, self.name, self.profile = cache, name, profile
+        self._fd: Optional[int] = None
+
+    def __enter__(self) -> "FetchLock":
+        self._fd = self.cache._take_lock(self.name, self.profile)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self._fd is not None:
+            # Removed while still held, so that no lock file outlives the fetch; a waiter
+            # that gets this (now nameless) file's lock sees that, and starts over.
+            self.cache._remove(self.name)
+            os.close(self._fd)
+            self._fd = None
+
+
+def entry_bytes(key: Mapping[str, Optional[str]], session: Session, profile: str) -> Optional[bytes]:
+    """The entry of this session (a file's bytes, a credential store item's text), or None when it
+    would not read back as exactly this key, profile and session: then it must not be stored."""
+    values = (session.access_key_id, session.secret_access_key, session.session_token, format_expiry(session.expires))
+    lines = [
+        HEADER, f"profile={_escaped(profile)}", *_key_lines(key),
+        *(f"{field}={_escaped(value)}" for field, value in zip(SESSION_FIELDS, values)),
+    ]
+    data = "".join(line + "\n" for line in lines).encode("ascii")
+    return data if _entry(data) == (dict(key), profile, session) else None
+
+
+def not_kept(profile: str) -> None:
+    """The warning for a session entry_bytes refused."""
+    warn(f"the session of '{profile}' is not cached: it holds text the session cache cannot keep unchanged "
+         f"(a space, a control character or non-ASCII text in a credential, or an unreadable profile name)")
 
 
 def _entry(raw: bytes) -> Optional[CacheEntry]:
@@ -327,6 +524,8 @@ def _entry(raw: bytes) -> Optional[CacheEntry]:
         values = [fields.pop(field) for field in SESSION_FIELDS]
         if fields or not key or not all(values):
             return None
+        if not all(_plain(value) for value in values):
+            return None  # what put never stores: a hand-made or damaged entry
         access_key_id, secret, token, expiration = values
         session = Session(access_key_id, secret, token, parse_expiry(expiration))
     except (ValueError, KeyError, OverflowError):

@@ -14,9 +14,9 @@ locked or fails is one warning, and the run goes on without a cache (the
 success line says "not cached"): the cache never fails a command.
 
 The per-key fetch lock (several processes needing one session fetch it once)
-is the folder cache's; the credential store has no lock of its own, so two
-processes fetching the same session at once may both fetch (each with its own
-code, as before the cache); the index is rewritten whole, so of two sessions
+is the folder cache's; the credential store has no lock of its own (``locked``
+holds nothing), so two processes fetching the same session at once may both
+fetch (each with its own code, as before the cache); the index is rewritten whole, so of two sessions
 stored at the same moment one may be missing from it (then `forget` without a
 profile does not reach it; it expires with its session; `forget PROFILE` does).
 """
@@ -26,7 +26,6 @@ from __future__ import annotations
 from mfaenv.stores import cache as entries
 from mfaenv.stores import oskeyring
 from mfaenv.errors import CredentialStoreEntryError, CredentialStoreError
-from mfaenv.shells.expiry import format_expiry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,6 +40,9 @@ INDEX_HEADER = "mfaenv session cache index 1"
 
 class KeyringCache:
     """The session cache's items in the OS credential store; build it with KeyringCache.open."""
+
+    #: `forget` cleans a folder mfaenv refuses to use (cache.SessionCache); the credential store is never refused.
+    refused = None
 
     def __init__(self):
         self.path = f"the {oskeyring.backend_name()} (service '{SERVICE}')"
@@ -88,16 +90,20 @@ class KeyringCache:
 
     def put(self, key: Mapping[str, Optional[str]], session: Session, profile: str) -> None:
         name = entries.key_digest(key)
-        values = (session.access_key_id, session.secret_access_key, session.session_token, format_expiry(session.expires))
-        lines = [
-            entries.HEADER, f"profile={entries._escaped(profile)}", *entries._key_lines(key),
-            *(f"{field}={entries._escaped(value)}" for field, value in zip(entries.SESSION_FIELDS, values)),
-        ]
-        self._call(oskeyring.put, SERVICE, name, "".join(line + "\n" for line in lines))
+        data = entries.entry_bytes(key, session, profile)
+        if data is None:  # would not read back the same: not stored, nor an older session of the key kept
+            self._call(oskeyring.delete, SERVICE, name)
+            entries.not_kept(profile)
+            return
+        self._call(oskeyring.put, SERVICE, name, data.decode("ascii"))
         if self._working:
             names = self._index()
             if name not in names:
                 self._write_index([*names, name])
+
+    def locked(self, key: Mapping[str, Optional[str]], profile: str) -> "_NoLock":
+        """The folder cache's per-key lock has no counterpart here (see above): holds nothing."""
+        return _NoLock()
 
     def forget(self, keys: Iterable[Mapping[str, Optional[str]]]) -> int:
         names = [entries.key_digest(key) for key in keys]
@@ -156,6 +162,14 @@ class KeyringCache:
             self._call(oskeyring.write_entry, SERVICE, INDEX, INDEX_HEADER, "".join(name + "\n" for name in names))
         else:
             self._call(oskeyring.delete, SERVICE, INDEX)
+
+
+class _NoLock:
+    def __enter__(self) -> "_NoLock":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        pass
 
 
 def _gone(error: CredentialStoreError) -> None:

@@ -270,34 +270,49 @@ def _stat_or_none(target: Path) -> Optional[os.stat_result]:
 def _exclusive_lock(target: Path, path: Path) -> Iterator[None]:
     """Hold ``<file>.lock`` beside the real file; the kernel drops it if this process dies."""
     fd = open_lock(target, path)
+    lock_path = target.with_name(target.name + LOCK_SUFFIX)
     try:
-        _lock(fd, target.with_name(target.name + LOCK_SUFFIX), path)
+        try:
+            taken = wait_for_lock(fd, LOCK_TIMEOUT_SECONDS)
+        except OSError as error:
+            raise PersistError(
+                f"cannot lock {lock_path}: {reason(error)} (does this filesystem support locks?); {path} is unchanged"
+            ) from None
+        if not taken:
+            raise PersistError(
+                f"another process has held {lock_path} for {LOCK_TIMEOUT_SECONDS:g}s; {path} is unchanged; try again"
+            )
         yield
     finally:
         os.close(fd)  # releases the lock (flock and msvcrt alike)
 
 
-def _lock_timeout(lock_path: Path, path: Path) -> PersistError:
-    return PersistError(
-        f"another process has held {lock_path} for {LOCK_TIMEOUT_SECONDS:g}s; {path} is unchanged; try again"
-    )
+def wait_for_lock(fd: int, seconds: float) -> bool:
+    """Take the exclusive kernel lock on ``fd``, waiting up to ``seconds``; False when the time ran out.
+
+    OSError when the filesystem cannot lock. Also the session cache's lock
+    (cache.py), for which a person may be typing a code meanwhile.
+    """
+    return _wait_in_kernel(fd, seconds)
 
 
-def _lock_by_polling(fd: int, lock_path: Path, path: Path) -> None:
+def _wait_by_polling(fd: int, seconds: float) -> bool:
     """Try, sleep, try again: only where no blocking wait with a deadline exists. Starves under load."""
-    deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+    deadline = time.monotonic() + seconds
     delay = 0.002
-    while not _try_lock(fd, lock_path, path):
+    while not try_lock(fd):
         if time.monotonic() > deadline:
-            raise _lock_timeout(lock_path, path)
+            return False
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
+    return True
 
 
 if sys.platform == "win32":  # pragma: no cover - the tests run on POSIX
     import msvcrt
 
-    def _try_lock(fd: int, lock_path: Path, path: Path) -> bool:
+    def try_lock(fd: int) -> bool:
+        """The lock at once, or False when another process holds it."""
         os.lseek(fd, 0, os.SEEK_SET)
         try:
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
@@ -305,30 +320,26 @@ if sys.platform == "win32":  # pragma: no cover - the tests run on POSIX
             return False
         return True
 
-    _lock = _lock_by_polling
+    _wait_in_kernel = _wait_by_polling
 
 else:
     import fcntl
 
-    def _try_lock(fd: int, lock_path: Path, path: Path) -> bool:
+    def try_lock(fd: int) -> bool:
+        """The lock at once, or False when another process holds it; OSError when locks do not work here."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
             if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 return False
-            raise _cannot_lock(lock_path, path, error) from None
+            raise
         return True
-
-    def _cannot_lock(lock_path: Path, path: Path, error: OSError) -> PersistError:
-        return PersistError(
-            f"cannot lock {lock_path}: {reason(error)} (does this filesystem support locks?); {path} is unchanged"
-        )
 
     class _LockDeadline(Exception):
         """SIGALRM came while waiting for the lock."""
 
-    def _lock(fd: int, lock_path: Path, path: Path) -> None:
-        """Wait for the lock in the kernel, up to LOCK_TIMEOUT_SECONDS.
+    def _wait_in_kernel(fd: int, seconds: float) -> bool:
+        """Wait for the lock in the kernel, up to ``seconds``.
 
         Polling with LOCK_NB starved writers under load: a waiter that backed
         off kept missing the short moments the lock was free. A blocking
@@ -350,17 +361,15 @@ else:
         try:
             previous_handler = signal.signal(signal.SIGALRM, on_alarm)
         except ValueError:  # not the main thread
-            _lock_by_polling(fd, lock_path, path)
-            return
+            return _wait_by_polling(fd, seconds)
         started = time.monotonic()
-        previous_timer = signal.setitimer(signal.ITIMER_REAL, LOCK_TIMEOUT_SECONDS)
+        previous_timer = signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             waiting = False
+            return True
         except _LockDeadline:
-            raise _lock_timeout(lock_path, path) from None
-        except OSError as error:
-            raise _cannot_lock(lock_path, path, error) from None
+            return False
         finally:
             waiting = False
             signal.setitimer(signal.ITIMER_REAL, 0)

@@ -80,15 +80,18 @@ def _own_folder(path: str) -> bool:
         return False
 
 
-def open_store(environ: Mapping[str, str] = os.environ):
-    """The session cache's store (SessionCache or KeyringCache), or None; ``uncached`` says why not."""
+def open_store(environ: Mapping[str, str] = os.environ, to_clean: bool = False):
+    """The session cache's store (SessionCache or KeyringCache), or None; ``uncached`` says why not.
+
+    ``to_clean``: for `forget`, which also cleans a folder too open to be used (cache.SessionCache.open_folder).
+    """
     global uncached
     location = locate(environ)
     uncached = location.reason
     if location.kind == FOLDER:
         from mfaenv.stores.cache import SessionCache
 
-        store = SessionCache.open_folder(location.path)
+        store = SessionCache.open_folder(location.path, to_clean)
         if store is None:
             uncached = "cache folder refused: see the warning"
         return store
