@@ -250,3 +250,25 @@ def test_a_role_profile_through_credential_process_uses_the_cached_mfa_session(c
     assert assume.signing_key_id == SESSION_KEY_ID and "TokenCode" not in assume.form, "the role needed a second code"
     call = sts_standin.calls("GetCallerIdentity")[0]
     assert call.signer == "session" and call.signed_with(role.secret_access_key) and call.token == role.session_token
+
+
+# --- many clients at once, one code (issue 16) ---------------------------------------------------------------
+
+
+BOTO3_EIGHT_THREADS = """
+import boto3, concurrent.futures
+def who_am_i(_):
+    return boto3.Session(profile_name='cp').client('sts').get_caller_identity()['UserId']
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    print(' '.join(pool.map(who_am_i, range(8))))
+"""
+
+
+def test_boto3_with_eight_threads_on_a_credential_process_profile_spends_one_code(client_env, sts_standin, tmp_path):
+    runs = tmp_path / "code-command-runs"
+    command = f"echo ran >> {shlex.quote(str(runs))}; echo 424242"
+    result = run([sys.executable, "-c", BOTO3_EIGHT_THREADS], {**client_env, "MFAENV_CODE_COMMAND": command})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [SESSION_KEY_ID] * 8
+    assert runs.read_text().count("ran") == 1, "the code command ran more than once"
+    assert_signed_with_the_session(sts_standin, fetches=1)
