@@ -156,7 +156,12 @@ class Cached(Provider):
         # holds the key's lock while it fetches (and asks for the code), the others wait
         # for it and find the session here. A role holds its own lock while the session
         # beneath takes its parent's, so locks are always taken target first, down the chain.
-        with self.cache.locked(self.inner.key, self.profile):
+        from mfaenv.terminal.codeinput import CODE_COMMAND_MARKER  # a miss: a fetch follows, which loads it anyway
+
+        # Started by a code command: the lock may be held by the very mfaenv waiting for that
+        # command, so this one takes it only if it is free, and otherwise goes on without it.
+        wait = CODE_COMMAND_MARKER not in os.environ
+        with self.cache.locked(self.inner.key, self.profile, wait):
             session = self.cache.get(self.inner.key, self.min_seconds_left)
             if session is not None:
                 return session, CACHE

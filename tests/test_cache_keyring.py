@@ -115,3 +115,31 @@ def test_a_hit_through_the_credential_store_loads_only_its_backend(keyring_env):
     assert loaded(modules, CLI_FRAMEWORKS + AWS_SDK) == []
     # keyring's discovery (keyring.get_keyring()) would load every backend it ships.
     assert loaded(modules, ("keyring.backends.chainer", "keyring.backends.kwallet", "keyring.backends.libsecret")) == []
+
+
+def test_a_session_the_store_cannot_keep_unchanged_is_not_stored_and_breaks_no_later_run(keyring_env, sts_standin):
+    """Issue 16 item 11, in the credential store: a newline in a token is exported, never stored."""
+    from sts_standin import Response, credentials_body, success
+
+    sts_standin.check_signatures = False
+    sts_standin.answer(Response(200, credentials_body("ASIAHOSTILE000000001", "s", "tok\nen", "2099-01-01T00:00:00Z")),
+                       success())
+    first = run_mfaenv(["dev", "123456"], keyring_env)
+    assert first.returncode == 0, first.stderr
+    assert "the session of 'dev' is not cached" in first.stderr
+    assert [item for item in store_items(keyring_env) if item["username"] != "index"] == []
+
+    later = new_terminal("admin", keyring_env, sts_standin)
+    assert_asks_for_a_code(later)
+    assert "STS" not in later.stderr
+
+
+def test_forget_a_profile_forgets_the_roles_assumed_through_it_in_the_credential_store(keyring_env, sts_standin):
+    """Issue 16 item 13, in the credential store."""
+    fetch("admin", keyring_env)
+
+    result = run_mfaenv(["forget", "dev"], keyring_env)
+    assert result.returncode == 0, result.stderr
+    assert "forgot 2 cached sessions of 'dev' (1 of them assumed through its session)" in result.stderr
+    assert [item for item in store_items(keyring_env) if item["username"] != "index"] == []
+    assert_asks_for_a_code(new_terminal("admin", keyring_env, sts_standin))

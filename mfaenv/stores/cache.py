@@ -295,16 +295,17 @@ class SessionCache:
             self._remove(temp)
             warn(f"could not write to the session cache {self.path} ({error.strerror or error}); the session is not cached")
 
-    def locked(self, key: Mapping[str, Optional[str]], profile: str) -> "FetchLock":
+    def locked(self, key: Mapping[str, Optional[str]], profile: str, wait: bool = True) -> "FetchLock":
         """Hold the key's lock while its session is fetched: ``with cache.locked(key, profile): ...``.
 
         Another process holding it is waited for, up to LOCK_WAIT_SECONDS (a line on
         stderr says so); after that, or when the lock cannot be had at all, the block
-        runs without it (a warning): the cache never fails a command. Taken from the
+        runs without it (a warning): the cache never fails a command. Without ``wait``,
+        a lock another process holds is not waited for: the block runs without it. Taken from the
         target down to the MFA session (a role's key before its parent's), never the
         other way round, so two processes cannot each hold what the other waits for.
         """
-        return FetchLock(self, key_digest(key) + LOCK_SUFFIX, profile)
+        return FetchLock(self, key_digest(key) + LOCK_SUFFIX, profile, wait)
 
     def forget(self, keys: Iterable[Mapping[str, Optional[str]]]) -> int:
         """Remove the entries of these keys (and their lock files, when free); the number removed."""
@@ -420,7 +421,7 @@ class SessionCache:
             return None
         return fd, info
 
-    def _take_lock(self, name: str, profile: str) -> Optional[int]:
+    def _take_lock(self, name: str, profile: str, wait: bool) -> Optional[int]:
         """The descriptor holding the lock, or None to go on without it (warned)."""
         from mfaenv.stores import safefile  # only before a fetch: a cache hit takes no lock
 
@@ -432,6 +433,9 @@ class SessionCache:
             fd, info = opened
             try:
                 taken = safefile.try_lock(fd)
+                if not taken and not wait:
+                    os.close(fd)
+                    return None
                 if not taken:
                     if not said:
                         said = True
@@ -465,12 +469,12 @@ class SessionCache:
 class FetchLock:
     """``SessionCache.locked``: the key's lock, held inside the ``with`` block."""
 
-    def __init__(self, cache: SessionCache, name: str, profile: str):
-        self.cache, self.name, self.profile = cache, name, profile
+    def __init__(self, cache: SessionCache, name: str, profile: str, wait: bool):
+        self.cache, self.name, self.profile, self.wait = cache, name, profile, wait
         self._fd: Optional[int] = None
 
     def __enter__(self) -> "FetchLock":
-        self._fd = self.cache._take_lock(self.name, self.profile)
+        self._fd = self.cache._take_lock(self.name, self.profile, self.wait)
         return self
 
     def __exit__(self, *_exc) -> None:

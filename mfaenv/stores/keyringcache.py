@@ -101,7 +101,7 @@ class KeyringCache:
             if name not in names:
                 self._write_index([*names, name])
 
-    def locked(self, key: Mapping[str, Optional[str]], profile: str) -> "_NoLock":
+    def locked(self, key: Mapping[str, Optional[str]], profile: str, wait: bool = True) -> "_NoLock":
         """The folder cache's per-key lock has no counterpart here (see above): holds nothing."""
         return _NoLock()
 
