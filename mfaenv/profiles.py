@@ -58,6 +58,8 @@ NOT_MFA_PROFILE_KEYS = {
     "sso_start_url": "an IAM Identity Center (SSO) profile",
     "sso_account_id": "an IAM Identity Center (SSO) profile",
 }
+#: Written by --persist beside the session: what it depends on (sessions.session_digest).
+DIGEST_KEY = "mfaenv_session_digest"
 #: The session name when the MFA device names no user (a hardware token's serial).
 FALLBACK_SESSION_NAME = "mfaenv"
 #: AssumeRole accepts 900 s to 12 h (the role's own maximum may be lower).
@@ -716,6 +718,13 @@ class ProfileStore:
         if not chain.roles and chain.base.source == chain.name:
             return None
         return self.persisted_session(chain.name)
+
+    def persisted_with_digest(self, chain: Chain) -> Optional[Tuple[Session, Optional[str]]]:
+        """``persisted``, and the digest --persist wrote beside it (None: none written)."""
+        session = self.persisted(chain)
+        if session is None:
+            return None
+        return session, self.credentials.get(chain.name, {}).get(DIGEST_KEY)
 
     def persisted_session(self, name: str) -> Optional[Session]:
         """A complete session in the target's credentials section, if any."""

@@ -175,22 +175,33 @@ class Cached(Provider):
 
 
 class Reused(Provider):
-    """A session already at hand (this shell's, the persisted one) while it has time left, else the inner provider's.
+    """A session already at hand (this shell's, the persisted one), else the inner provider's.
 
-    ``find`` looks for it only when this provider is asked: a cache hit above never reads the file's.
+    Reused while it has time left and still matches what the profile resolves to now:
+    ``find`` gives the session and the digest recorded beside it (None: none recorded,
+    as by an older mfaenv or another tool, which cannot be shown to match), and
+    ``expected`` the digest of the chain (``session_digest``). Unlike the cache, the
+    shell and the file hold a session under a profile's name alone: an edited
+    role_arn, other long-term keys, another MFA device or another STS endpoint must
+    not reuse it. ``find`` looks only when this provider is asked: a cache hit above
+    never reads the file's.
     """
 
-    def __init__(self, find: Callable[[], Optional[Session]], origin: str, inner: Provider, min_seconds_left: int):
-        self.find, self.origin, self.inner, self.min_seconds_left = find, origin, inner, min_seconds_left
+    def __init__(self, find: Callable[[], Optional[Tuple[Session, Optional[str]]]], expected: Callable[[], str],
+                 origin: str, inner: Provider, min_seconds_left: int):
+        self.find, self.expected, self.origin, self.inner, self.min_seconds_left = (
+            find, expected, origin, inner, min_seconds_left)
 
     @property
     def key(self) -> Optional[Key]:
         return self.inner.key
 
     def retrieve(self) -> Retrieved:
-        session = self.find()
-        if session is not None and session.seconds_left() > self.min_seconds_left:
-            return session, self.origin
+        found = self.find()
+        if found is not None:
+            session, recorded = found
+            if session.seconds_left() > self.min_seconds_left and recorded is not None and recorded == self.expected():
+                return session, self.origin
         return self.inner.retrieve()
 
 
@@ -203,7 +214,7 @@ def obtain(
     force: bool = False,
     duration: Optional[int] = None,
     min_seconds_left: int = REUSE_MARGIN_SECONDS,
-    persisted: Callable[[], Optional[Session]] = lambda: None,
+    persisted: Callable[[], Optional[Tuple[Session, Optional[str]]]] = lambda: None,
 ) -> Retrieved:
     """The target's session and its origin: this shell, the cache, the credentials file, or STS.
 
@@ -211,21 +222,28 @@ def obtain(
     cache). ``ask_code`` is called only when STS needs a code that was not given,
     and at most once. ``duration`` (--duration) sets the target session's length:
     the MFA session's for a plain profile, the last role's for a role profile.
-    ``persisted`` finds the session --persist left in the target's section.
+    ``persisted`` finds the session --persist left in the target's section, and the
+    digest written beside it.
     """
     reuse = code is None and not force
     cache = open_store(environ)
+    digests: List[str] = []
+
+    def expected() -> str:  # only when a session in the shell or the file is to be judged
+        if not digests:
+            digests.append(session_digest(chain, environ))
+        return digests[0]
 
     def wrap(provider: Provider, target: bool) -> Provider:
         if target and reuse:
-            provider = Reused(persisted, FILE, provider, min_seconds_left)
+            provider = Reused(persisted, expected, FILE, provider, min_seconds_left)
         if cache is not None:
             provider = Cached(provider, cache, chain.name, reuse, min_seconds_left)
         return provider
 
     provider = build(chain, environ, _code_source(code, ask_code), duration, wrap)
     if reuse:
-        provider = Reused(lambda: session_in_shell(chain.name, environ), SHELL, provider, min_seconds_left)
+        provider = Reused(lambda: _in_shell(chain.name, environ), expected, SHELL, provider, min_seconds_left)
     return provider.retrieve()
 
 
@@ -368,6 +386,25 @@ def session_in_shell(profile: str, environ: Mapping[str, str]) -> Optional[Sessi
     if environ.get("MFAENV_PROFILE") != profile:
         return None
     return variables.session_from_environment(environ)
+
+
+def _in_shell(profile: str, environ: Mapping[str, str]) -> Optional[Tuple[Session, Optional[str]]]:
+    session = session_in_shell(profile, environ)
+    return None if session is None else (session, environ.get(variables.DIGEST_VARIABLE))
+
+
+def session_digest(chain: Chain, environ: Mapping[str, str]) -> str:
+    """What a session for the chain depends on, as one digest, recorded beside a session in the
+    shell (MFAENV_SESSION_DIGEST) and in the file (mfaenv_session_digest), as the cache's key is.
+
+    The target's cache key with every role taken through the MFA session: the long-term key
+    id (and a digest of its secret), the MFA device, the STS endpoint, and each role's ARN,
+    session name and external id; not the durations, nor whether the first role was assumed
+    with the code, which do not change whose credentials the session holds. Nothing secret:
+    a digest of digests, as the cache's file names are.
+    """
+    through_mfa = chain._replace(roles=tuple(role._replace(duration=None) for role in chain.roles))
+    return key_digest(build(through_mfa, environ, no_code, None).key)
 
 
 def _code_source(code: Optional[str], ask: Optional[Callable[[], str]]) -> Callable[[], str]:

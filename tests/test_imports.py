@@ -82,6 +82,10 @@ def session_env(aws_home) -> Dict[str, str]:
         MFAENV_ACCOUNT="111111111111",
         MFAENV_EXPIRES=str(int(time.time()) + 3600),
     )
+    from mfaenv.profiles import ProfileStore
+    from mfaenv.sessions import session_digest
+
+    env["MFAENV_SESSION_DIGEST"] = session_digest(ProfileStore(env).chain("stage"), env)  # as the export recorded
     return env
 
 

@@ -201,14 +201,14 @@ def test_stage_without_a_code_reuses_the_valid_session(config_dir, shell_env):
 
 def test_unset_hides_every_variable_and_a_fetch_hides_a_stale_security_token(config_dir, shell_env):
     """Removed means gone from $env (hide-env), not a null left behind."""
-    names = "[MFAENV_PROFILE MFAENV_ACCOUNT MFAENV_EXPIRES AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_ACCOUNT_ID AWS_CREDENTIAL_EXPIRATION]"
+    names = "[MFAENV_PROFILE MFAENV_ACCOUNT MFAENV_EXPIRES MFAENV_SESSION_DIGEST AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_ACCOUNT_ID AWS_CREDENTIAL_EXPIRATION]"
     present = f'print $"present=({names} | where {{|name| $name in ($env | columns) }} | str join ,)"'
     stale = {**shell_env, "AWS_SECURITY_TOKEN": "stale-legacy-token", "AWS_PROFILE": "mine"}
     result = run_nu(config_dir, "\n".join(["mfaenv stage 123456", present, "mfaenv unset", RC, present,
                                            'print $"profile=($env.AWS_PROFILE)"']), stale)
     assert values(result.stdout, "rc") == ["0"], result.stderr
     fetched, cleared = values(result.stdout, "present")
-    assert fetched.split(",") == ["MFAENV_PROFILE", "MFAENV_ACCOUNT", "MFAENV_EXPIRES", "AWS_ACCESS_KEY_ID",
+    assert fetched.split(",") == ["MFAENV_PROFILE", "MFAENV_ACCOUNT", "MFAENV_EXPIRES", "MFAENV_SESSION_DIGEST", "AWS_ACCESS_KEY_ID",
                                   "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCOUNT_ID", "AWS_CREDENTIAL_EXPIRATION"]
     assert cleared == ""
     assert values(result.stdout, "profile") == ["mine"]  # AWS_PROFILE is the user's

@@ -169,7 +169,8 @@ def test_a_role_session_comes_from_the_shell_then_the_cache_then_the_file_then_s
     credentials = aws_home / ".aws" / "credentials"
     credentials.write_text(credentials.read_text() + "\n[admin]\naws_access_key_id = ASIAPERSISTED0000001\n"
                            "aws_secret_access_key = file/SECRET\naws_session_token = file-token\n"
-                           f"expiration = {format_expiry(int(time.time()) + 1800)}\n")
+                           f"expiration = {format_expiry(int(time.time()) + 1800)}\n"
+                           f"mfaenv_session_digest = {fetched.variables['MFAENV_SESSION_DIGEST']}\n")
     from_file = prepare(request, {**roles_env, "MFAENV_CACHE": "off"})
     assert (from_file.origin, from_file.session.access_key_id) == ("file", "ASIAPERSISTED0000001")
     assert prepare(request, roles_env).origin == "cache", "the cache comes before the file"

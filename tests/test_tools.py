@@ -94,7 +94,8 @@ def test_exec_replaces_mfaenv_so_pid_status_and_signals_are_the_commands(standin
     assert process.returncode == 7, stderr
     assert stdout.strip() == str(process.pid), "the command ran in a child process, not in mfaenv's place"
 
-    killed = run_exec(["stage", "--", "sh", "-c", "kill -TERM $$; sleep 5"], {**standin_env, **shell_session()})
+    killed = run_exec(["stage", "--", "sh", "-c", "kill -TERM $$; sleep 5"],
+                      {**standin_env, **shell_session(environ=standin_env)})
     killed.communicate(timeout=60)
     assert killed.returncode == -15, "the signal that ended the command is not what its caller sees"
 
@@ -102,7 +103,7 @@ def test_exec_replaces_mfaenv_so_pid_status_and_signals_are_the_commands(standin
 @pytest.mark.shell
 def test_exec_in_a_pipe_ends_on_sigpipe_like_the_command_alone(standin_env, sts_standin):
     """Python ignores SIGPIPE; the exec'd command must not inherit that."""
-    environ = {**standin_env, **shell_session(), "MFAENV": f"{shlex.quote(sys.executable)} -m mfaenv"}
+    environ = {**standin_env, **shell_session(environ=standin_env), "MFAENV": MFAENV}
     result = run_shell("bash", '$MFAENV exec stage -- yes | head -1; echo "status ${PIPESTATUS[0]}"', environ)
     assert result.stdout.splitlines() == ["y", "status 141"], result.stderr
     assert "Broken pipe" not in result.stderr
@@ -156,7 +157,8 @@ def test_exec_usage_mistakes_are_one_line_and_call_no_sts(args, words, standin_e
 
 
 def test_exec_reuses_this_shells_session_without_a_code(standin_env, sts_standin):
-    result = run_mfaenv(["exec", "stage", "--", "printenv", "AWS_ACCESS_KEY_ID"], {**standin_env, **shell_session()})
+    result = run_mfaenv(["exec", "stage", "--", "printenv", "AWS_ACCESS_KEY_ID"],
+                        {**standin_env, **shell_session(environ=standin_env)})
     assert result.returncode == 0, result.stderr
     assert result.stdout == shell_session()["AWS_ACCESS_KEY_ID"] + "\n"
     assert sts_standin.requests == []
@@ -210,7 +212,7 @@ def test_credential_process_hands_out_a_session_only_with_more_than_15_minutes(
     minutes_left, handed_out, standin_env, sts_standin, aws_home
 ):
     """botocore re-runs the process at every access inside the last 15 minutes; `get` still reuses it."""
-    persist_session(aws_home, "stage", seconds_left=minutes_left * 60)
+    persist_session(aws_home, "stage", seconds_left=minutes_left * 60, environ=standin_env)
     environ = {**standin_env, "MFAENV_CODE_COMMAND": CODE_COMMAND}
     result = run_mfaenv(["credential-process", "stage"], environ)
     assert result.returncode == 0, result.stderr
@@ -300,7 +302,7 @@ def test_the_code_command_runs_with_the_marker_naming_its_profile(standin_env, s
 def test_inside_a_code_command_mfaenv_served_without_a_code_still_works(served_from, cache_env, sts_standin):
     """A code command may itself use an mfaenv session that needs no code: this shell's, or a cached one."""
     if served_from == "shell":
-        environ = {**cache_env, **shell_session("stage")}
+        environ = {**cache_env, **shell_session("stage", environ=cache_env)}
     else:
         environ = cache_env
         cache_session(environ, 3600)

@@ -13,7 +13,7 @@ from mfaenv.shells import variables
 from mfaenv.shells.expiry import format_expiry
 from mfaenv.terminal.display import shown
 from mfaenv.errors import MfaenvError, ProfileError, UsageError
-from mfaenv.profiles import ROLE_MAX_DURATION, ROLE_MIN_DURATION, Chain, ProfileStore, credentials_path, read_sections
+from mfaenv.profiles import DIGEST_KEY, ROLE_MAX_DURATION, ROLE_MIN_DURATION, Chain, ProfileStore, credentials_path, read_sections
 
 # `prepare` serves a cached `credential-process` at every AWS CLI or SDK start: this module
 # loads no typing or dataclasses (inspect) at run time, and shells only where text is rendered.
@@ -104,13 +104,16 @@ def prepare(
 
     session, origin = sessions.obtain(
         chain, environ, code=code, ask_code=ask_code, force=request.force,
-        duration=request.duration, min_seconds_left=min_seconds_left, persisted=lambda: store.persisted(chain),
+        duration=request.duration, min_seconds_left=min_seconds_left, persisted=lambda: store.persisted_with_digest(chain),
     )
+    # What the session depends on, recorded beside it in the shell and the file: a later run
+    # reuses it from there only while the profile still resolves to the same (sessions.Reused).
+    digest = sessions.session_digest(chain, environ)
     if request.persist:
         # Also a reused session: `mfaenv stage --persist` must leave [stage] holding it
         # (no write happens when the file already does).
-        persist.write_session(store.credentials_path, chain.name, persisted_values(session))
-    exports = variables.session_exports(session, chain.name, chain.account, chain.region, environ)
+        persist.write_session(store.credentials_path, chain.name, persisted_values(session, digest))
+    exports = variables.session_exports(session, chain.name, chain.account, chain.region, environ, digest)
     from mfaenv.stores import sessionstore
 
     return Prepared(chain, session, origin, exports, sessionstore.uncached if origin == sessions.STS else "")
@@ -137,13 +140,14 @@ def _check_duration(duration: Optional[int], chain: Chain) -> None:
         raise UsageError(f"--duration must be between {MIN_DURATION} and {MAX_DURATION} seconds")
 
 
-def persisted_values(session: Session) -> dict:
+def persisted_values(session: Session, digest: str) -> dict:
     """The keys --persist writes, in this order, into the target's section."""
     return {
         "aws_access_key_id": session.access_key_id,
         "aws_secret_access_key": session.secret_access_key,
         "aws_session_token": session.session_token,
         "expiration": format_expiry(session.expires),
+        DIGEST_KEY: digest,
     }
 
 

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 REUSE_MARGIN_SECONDS = 300
 
 EXPIRY_VARIABLES = ("AWS_CREDENTIAL_EXPIRATION", "AWS_SESSION_EXPIRATION")
-MFAENV_VARIABLES = ("MFAENV_PROFILE", "MFAENV_ACCOUNT", "MFAENV_EXPIRES")
+#: A digest of what the session depends on (source key, MFA device, roles, STS endpoint; see
+#: sessions.session_digest): a later run reuses this shell's session only while it still matches.
+DIGEST_VARIABLE = "MFAENV_SESSION_DIGEST"
+MFAENV_VARIABLES = ("MFAENV_PROFILE", "MFAENV_ACCOUNT", "MFAENV_EXPIRES", DIGEST_VARIABLE)
 #: Read by botocore and the SDKs for account-based endpoints.
 ACCOUNT_VARIABLE = "AWS_ACCOUNT_ID"
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
@@ -71,10 +74,12 @@ def session_exports(
     account: Optional[str],
     region: Optional[str],
     environ: Mapping[str, str],
+    digest: Optional[str] = None,
 ) -> Variables:
     """Everything an export sets and removes, in the order it is printed.
 
     ``account`` is the session's account: a role's (from role_arn), else the MFA device's.
+    ``digest`` (sessions.session_digest) is what the session depends on, for a later reuse.
     """
     variables: Variables = {
         "AWS_ACCESS_KEY_ID": session.access_key_id,
@@ -86,6 +91,7 @@ def session_exports(
         "MFAENV_PROFILE": profile,
         "MFAENV_ACCOUNT": account,
         "MFAENV_EXPIRES": str(session.expires),
+        DIGEST_VARIABLE: digest,
         ACCOUNT_VARIABLE: account,
     }
     if region is not None:

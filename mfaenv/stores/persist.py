@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from mfaenv.errors import FileFormatError, PersistError
-from mfaenv.profiles import KEYRING_MARKER, is_placeholder, parse_sections, read_sections
+from mfaenv.profiles import DIGEST_KEY, KEYRING_MARKER, is_placeholder, parse_sections, read_sections
 from mfaenv.stores.safefile import Snapshot, check_free_space, check_target, edit_file, open_lock, resolve, warn_if_readable_by_others
 
 BOM = b"\xef\xbb\xbf"
@@ -79,7 +79,8 @@ def write_session(path: Path, section: str, values: Mapping[str, str]) -> None:
 
 
 #: What --persist writes into a section (and aws-mfa's aws_security_token, which it keeps equal to the token).
-SESSION_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token", "expiration")
+SESSION_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token", "expiration",
+                DIGEST_KEY)
 
 
 def remove_session(path: Path, section: str) -> bool:
