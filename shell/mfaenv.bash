@@ -46,6 +46,50 @@ __mfaenv_run() {
     \builtin eval "$__mfaenv_code"
 }
 
+# Renewal at the prompt: when this shell's session has 5 minutes or less left
+# (or expired) and a new one can be had without a code (a cached session of
+# the profile, or a cached MFA session beneath a role), `mfaenv renew bash`
+# prints it and it is evaluated before the prompt is drawn. While nothing is
+# due this starts no process: the clock is printf's. At most one try per
+# prompt, then none for 60 s after a try that renewed nothing (the CLI gives
+# up after 5 s and never asks for a code: stdin is /dev/null). MFAENV_RENEW=off
+# turns it off. It runs first in PROMPT_COMMAND, and again from mfaenv_prompt
+# when that runs in this shell (not in a $(...) subshell), so that a prompt
+# hook set up before this file still shows the renewed session.
+__mfaenv_renew() {
+    # Quoted: `\builtin local` is no declaration to the parser, so a hostile IFS would split these.
+    { \builtin local __mfaenv_status="$?" __mfaenv_xtrace="${-//[^x]/}"; \builtin set +x; } 2>/dev/null
+    __mfaenv_renew_due && __mfaenv_renew_run
+    [[ -z $__mfaenv_xtrace ]] || \builtin set -x
+    \builtin return "$__mfaenv_status"
+}
+
+__mfaenv_renew_due() {
+    [[ ${MFAENV_RENEW-} != [Oo][Ff][Ff] && -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} =~ ^[0-9]{1,11}$ ]] ||
+        \builtin return 1
+    \builtin local __mfaenv_now
+    \builtin printf -v __mfaenv_now '%(%s)T' -1
+    ((10#$MFAENV_EXPIRES - 10#$__mfaenv_now <= 300)) || \builtin return 1
+    [[ ${__mfaenv_renew_next-} =~ ^[0-9]{1,11}$ ]] && ((10#$__mfaenv_now < 10#$__mfaenv_renew_next)) && \builtin return 1
+    __mfaenv_renew_next=$((10#$__mfaenv_now + 60))
+}
+
+__mfaenv_renew_run() {
+    \builtin local __mfaenv_code
+    __mfaenv_code=$(MFAENV_WRAPPER=bash \builtin command mfaenv renew bash </dev/null) || \builtin return 0
+    [[ -n $__mfaenv_code ]] || \builtin return 0
+    \builtin eval "$__mfaenv_code"
+    __mfaenv_renew_next=0
+}
+
+# bash 5.1+ may hold PROMPT_COMMAND as an array; a string otherwise. Once only.
+# shellcheck disable=SC2128,SC2178
+if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 501)) && [[ -n ${PROMPT_COMMAND+set} && ${PROMPT_COMMAND@a} == *a* ]]; then
+    [[ " ${PROMPT_COMMAND[*]} " == *" __mfaenv_renew "* ]] || PROMPT_COMMAND=(__mfaenv_renew "${PROMPT_COMMAND[@]}")
+else
+    [[ ${PROMPT_COMMAND-} == *__mfaenv_renew* ]] || PROMPT_COMMAND="__mfaenv_renew${PROMPT_COMMAND:+; $PROMPT_COMMAND}"
+fi
+
 # Prints "stage 123456789012 11h59m", "stage expired", or nothing without a
 # session, exactly as `mfaenv prompt` does. A session is there while its
 # credentials are: after `unset AWS_SESSION_TOKEN` the segment goes. The clock
@@ -53,6 +97,7 @@ __mfaenv_run() {
 # render starts no process and reads no number it did not make.
 # `mfaenv_prompt -v NAME` stores the text in NAME: no subshell either.
 mfaenv_prompt() {
+    ((BASH_SUBSHELL)) || __mfaenv_renew || \builtin :
     \builtin local __mfaenv_text='' __mfaenv_now __mfaenv_left
     # Digits only: the value goes into arithmetic, which would run code hidden in it.
     if [[ -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} =~ ^[0-9]{1,11}$ && -n ${AWS_ACCESS_KEY_ID-} &&
