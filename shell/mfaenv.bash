@@ -57,21 +57,26 @@ __mfaenv_run() {
 # when that runs in this shell (not in a $(...) subshell), so that a prompt
 # hook set up before this file still shows the renewed session.
 __mfaenv_renew() {
-    # Quoted: `\builtin local` is no declaration to the parser, so a hostile IFS would split these.
-    { \builtin local __mfaenv_status="$?" __mfaenv_xtrace="${-//[^x]/}"; \builtin set +x; } 2>/dev/null
-    __mfaenv_renew_due && __mfaenv_renew_run
+    # Quoted: `\builtin local` is no declaration to the parser, so a hostile IFS would split it.
+    \builtin local __mfaenv_status="$?" __mfaenv_now
+    # The cheap tests first (a glob, not a regex: bash compiles a regex at every use). Digits
+    # only: the value goes into arithmetic, which would run code hidden in it.
+    [[ -n ${MFAENV_PROFILE-} && -n ${MFAENV_EXPIRES-} && $MFAENV_EXPIRES != *[!0-9]* && ${#MFAENV_EXPIRES} -le 11 &&
+        ${MFAENV_RENEW-} != [Oo][Ff][Ff] ]] || \builtin return "$__mfaenv_status"
+    \builtin printf -v __mfaenv_now '%(%s)T' -1
+    ((10#$MFAENV_EXPIRES - 10#$__mfaenv_now <= 300)) || \builtin return "$__mfaenv_status"
+    # Due. xtrace (set -x) would copy the keys onto stderr as they are evaluated: off, and restored.
+    { \builtin local __mfaenv_xtrace="${-//[^x]/}"; \builtin set +x; } 2>/dev/null
+    __mfaenv_renew_due "$__mfaenv_now" && __mfaenv_renew_run
     [[ -z $__mfaenv_xtrace ]] || \builtin set -x
     \builtin return "$__mfaenv_status"
 }
 
+# At most one try a minute while a try renews nothing.
 __mfaenv_renew_due() {
-    [[ ${MFAENV_RENEW-} != [Oo][Ff][Ff] && -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} =~ ^[0-9]{1,11}$ ]] ||
-        \builtin return 1
-    \builtin local __mfaenv_now
-    \builtin printf -v __mfaenv_now '%(%s)T' -1
-    ((10#$MFAENV_EXPIRES - 10#$__mfaenv_now <= 300)) || \builtin return 1
-    [[ ${__mfaenv_renew_next-} =~ ^[0-9]{1,11}$ ]] && ((10#$__mfaenv_now < 10#$__mfaenv_renew_next)) && \builtin return 1
-    __mfaenv_renew_next=$((10#$__mfaenv_now + 60))
+    [[ -n ${__mfaenv_renew_next-} && $__mfaenv_renew_next != *[!0-9]* && ${#__mfaenv_renew_next} -le 11 ]] &&
+        (($1 < 10#$__mfaenv_renew_next)) && \builtin return 1
+    __mfaenv_renew_next=$(($1 + 60))
 }
 
 __mfaenv_renew_run() {
@@ -97,13 +102,18 @@ fi
 # render starts no process and reads no number it did not make.
 # `mfaenv_prompt -v NAME` stores the text in NAME: no subshell either.
 mfaenv_prompt() {
-    ((BASH_SUBSHELL)) || __mfaenv_renew || \builtin :
     \builtin local __mfaenv_text='' __mfaenv_now __mfaenv_left
     # Digits only: the value goes into arithmetic, which would run code hidden in it.
     if [[ -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} =~ ^[0-9]{1,11}$ && -n ${AWS_ACCESS_KEY_ID-} &&
         -n ${AWS_SECRET_ACCESS_KEY-} && -n ${AWS_SESSION_TOKEN-} ]]; then
         \builtin printf -v __mfaenv_now '%(%s)T' -1
         __mfaenv_left=$((10#$MFAENV_EXPIRES - 10#$__mfaenv_now))
+        # Due for renewal, and in this shell (not a $(...) subshell): a prompt hook set up
+        # before this file's must show the renewed session.
+        if ((__mfaenv_left <= 300 && !BASH_SUBSHELL)); then
+            __mfaenv_renew || \builtin :
+            [[ ${MFAENV_EXPIRES-} =~ ^[0-9]{1,11}$ ]] && __mfaenv_left=$((10#$MFAENV_EXPIRES - 10#$__mfaenv_now))
+        fi
         if ((__mfaenv_left <= 0)); then
             __mfaenv_text="$MFAENV_PROFILE expired"
         else

@@ -98,7 +98,6 @@ __mfaenv_renew_run() {
 # the text in NAME, for a precmd hook that avoids even the subshell of
 # $(mfaenv_prompt).
 mfaenv_prompt() {
-    (( ZSH_SUBSHELL )) || __mfaenv_renew || \builtin :
     \builtin emulate -L zsh
     \builtin local __mfaenv_text='' __mfaenv_now __mfaenv_left
     # Digits only (<->): the value goes into arithmetic, which would run code hidden in it.
@@ -106,6 +105,12 @@ mfaenv_prompt() {
         -n ${AWS_ACCESS_KEY_ID-} && -n ${AWS_SECRET_ACCESS_KEY-} && -n ${AWS_SESSION_TOKEN-} ]]; then
         \builtin strftime -s __mfaenv_now %s
         __mfaenv_left=$(( 10#$MFAENV_EXPIRES - 10#$__mfaenv_now ))
+        # Due for renewal, and in this shell (not a $(...) subshell): a precmd hook set up
+        # before this file's must show the renewed session.
+        if (( __mfaenv_left <= 300 && !ZSH_SUBSHELL )); then
+            __mfaenv_renew || \builtin :
+            [[ ${MFAENV_EXPIRES-} == <-> && ${#MFAENV_EXPIRES} -le 11 ]] && __mfaenv_left=$(( 10#$MFAENV_EXPIRES - 10#$__mfaenv_now ))
+        fi
         if (( __mfaenv_left <= 0 )); then
             __mfaenv_text="$MFAENV_PROFILE expired"
         else
