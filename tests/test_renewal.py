@@ -179,3 +179,21 @@ def test_a_renewal_that_sts_does_not_answer_gives_up_and_the_prompt_is_drawn(ren
 
     assert sts_standin.actions()[:3] == ["GetSessionToken", "AssumeRole", "AssumeRole"]
     assert "renewed" not in renewal.screen() and "MFA code for" not in renewal.screen()
+
+
+def test_powershell_renewal_is_written_as_the_others_and_parses():
+    """No pwsh here: the PowerShell hook is parsed (tree-sitter) and held to the same shape, not run."""
+    from test_integration import nodes, parse_powershell, powershell_problems
+
+    text = (SHELL_DIR / "mfaenv.ps1").read_text(encoding="utf-8")
+    assert powershell_problems(text) == []
+    functions = {
+        child.text.decode().split(":", 1)[-1]: node.text.decode()
+        for node in nodes(parse_powershell(text).root_node) if node.type == "function_statement"
+        for child in node.children if child.type == "function_name"
+    }
+    renew = functions["__mfaenv_renew"]
+    assert "-gt 300" in renew and "$Env:MFAENV_RENEW -eq 'off'" in renew
+    assert "$null | & (__mfaenv_application) renew powershell" in renew, "stdin must be empty: never the console"
+    assert "$global:LASTEXITCODE = $exitCode" in renew, "the prompt's exit status must survive"
+    assert functions["mfaenv_prompt"].split("{", 1)[1].strip().startswith("__mfaenv_renew")
