@@ -217,6 +217,52 @@ def tool_pairs(mfaenv: List[str], env: Dict[str, str], exports: str, aws: Option
 # --------------------------------------------------------------------------- measuring
 
 
+def other_cache_pairs(mfaenv: List[str], env: Dict[str, str], stack: contextlib.ExitStack,
+                      warnings: List[str]) -> List[Pair]:
+    """A cache hit where there is no XDG_RUNTIME_DIR: in /dev/shm, and in the OS credential store (Secret Service)."""
+    typer_cmd = Command("python -c 'import typer'", [PY, "-c", "import typer"])
+    pairs = []
+    places = []
+    if os.path.isdir("/dev/shm"):
+        # A name of its own in the real /dev/shm (the user's mfaenv-<uid> is left alone), removed afterwards.
+        name = f"mfaenv-bench-{os.getpid()}"
+        stack.callback(shutil.rmtree, f"/dev/shm/{name}", True)
+        places.append(("/dev/shm", {**env, "MFAENV_TEST_SHM_NAME": name}, 1.3))
+    if shutil.which("gnome-keyring-daemon") and shutil.which("dbus-run-session"):
+        from secret_service import secret_service_bus
+
+        bus = stack.enter_context(secret_service_bus())
+        places.append(("the Secret Service", {**env, **bus, "MFAENV_CACHE": "keyring"}, None))
+    else:
+        warnings.append("gnome-keyring-daemon or dbus-run-session missing: the keyring cache row is skipped")
+    for where, cache_env, target in places:
+        fill = Command(f"fill the cache in {where}", [*mfaenv, PROFILE, CODE], env=cache_env)
+        failed = check(fill, run(fill, env)[2])
+        if failed:
+            warnings.append(failed)
+            continue
+        hit = Command(f"mfaenv {PROFILE} (cache hit, {where})", [*mfaenv, PROFILE], env=cache_env)
+        pairs.append(Pair(hit, typer_cmd, target))
+    return pairs
+
+
+#: Renders of the bash prompt per run of the prompt-hook row: the hook's cost shows above bash's start.
+RENDERS = 500
+
+
+def prompt_hook_pair(session_env: Dict[str, str]) -> Pair:
+    """bash rendering the prompt with the renewal hook, nothing due, against the same renders with no hook."""
+    script = ROOT / "shell" / "mfaenv.bash"
+    renders = f"for ((i = 0; i < {RENDERS}; i++)); do __mfaenv_renew; mfaenv_prompt -v segment; done"
+    with_hook = f"source {shlex.quote(str(script))}; {renders}"
+    without = f"source {shlex.quote(str(script))}; " + renders.replace("__mfaenv_renew; ", "")
+    return Pair(
+        Command(f"bash: {RENDERS} prompts with the renewal hook", ["bash", "--norc", "-c", with_hook], env=session_env),
+        Command(f"bash: {RENDERS} prompts, no hook", ["bash", "--norc", "-c", without], env=session_env),
+        1.5,
+    )
+
+
 def run(command: Command, env: Dict[str, str]) -> tuple:
     """(wall seconds, cpu seconds, completed process) of one run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -374,6 +420,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 hit = Command(f"mfaenv {PROFILE} (cache hit)", [*mfaenv, PROFILE], env=cache_env)
                 cache_hit = Pair(hit, Command("python -c 'import typer'", [PY, "-c", "import typer"]), 1.3)
                 pairs.extend(tool_pairs(mfaenv, cache_env, first.stdout, aws, options.quick))
+                if not options.quick:
+                    pairs += other_cache_pairs(mfaenv, env, stack, warnings)
 
             typer_cmd = Command("python -c 'import typer'", [PY, "-c", "import typer"])
             if moto is not None:
@@ -387,6 +435,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                   Command("python -c pass", [PY, "-c", "pass"]), 1.5))
                 pairs.append(Pair(Command("mfaenv status", [*mfaenv, "status"], env=session_env,
                                               ok_codes=(0,) if moto else (0, 1)), typer_cmd, 1.3))
+                pairs.append(prompt_hook_pair(session_env))
             # Every Tab of completion: both AWS files read, every profile name printed.
             pairs.append(Pair(Command("mfaenv profiles", [*mfaenv, "profiles"]),
                               Command("python -c pass", [PY, "-c", "pass"]), 1.5))

@@ -79,6 +79,16 @@ def profile_argument(args: "list[str]") -> "str | None":
     return None
 
 
+def _hot_renew(args: "list[str]") -> "int | None":
+    # Run by the prompt hooks when this shell's session is due for renewal (hidden).
+    if len(args) != 1 or args[0].startswith("-"):
+        return None
+    from mfaenv.commands.get import renew
+
+    _write(renew(args[0]))  # nothing when nothing was renewed: the hooks then leave the shell as it is
+    return 0
+
+
 #: Commands served before Typer (~60 ms) is imported, because they run so often:
 #: name -> function of the arguments after the name, returning the exit status, or
 #: None to leave anything but the plain form (--help, options, mistakes) to Typer.
@@ -87,6 +97,7 @@ HOT_COMMANDS = {
     "profiles": _hot_profiles,  # every Tab of shell completion
     "prompt": _hot_prompt,  # every render of a prompt that can only run a command
     "credential-process": _hot_credential_process,  # every AWS CLI or SDK start
+    "renew": _hot_renew,  # the prompt hooks, when this shell's session is due (hidden; no Typer command)
 }
 
 

@@ -46,6 +46,55 @@ __mfaenv_run() {
     \builtin eval "$__mfaenv_code"
 }
 
+# Renewal at the prompt: when this shell's session has 5 minutes or less left
+# (or expired) and a new one can be had without a code (a cached session of
+# the profile, or a cached MFA session beneath a role), `mfaenv renew bash`
+# prints it and it is evaluated before the prompt is drawn. While nothing is
+# due this starts no process: the clock is printf's. At most one try per
+# prompt, then none for 60 s after a try that renewed nothing (the CLI gives
+# up after 5 s and never asks for a code: stdin is /dev/null). MFAENV_RENEW=off
+# turns it off. It runs first in PROMPT_COMMAND, and again from mfaenv_prompt
+# when that runs in this shell (not in a $(...) subshell), so that a prompt
+# hook set up before this file still shows the renewed session.
+__mfaenv_renew() {
+    # Quoted: `\builtin local` is no declaration to the parser, so a hostile IFS would split it.
+    \builtin local __mfaenv_status="$?" __mfaenv_now
+    # The cheap tests first (a glob, not a regex: bash compiles a regex at every use). Digits
+    # only: the value goes into arithmetic, which would run code hidden in it.
+    [[ -n ${MFAENV_PROFILE-} && -n ${MFAENV_EXPIRES-} && $MFAENV_EXPIRES != *[!0-9]* && ${#MFAENV_EXPIRES} -le 11 &&
+        ${MFAENV_RENEW-} != [Oo][Ff][Ff] ]] || \builtin return "$__mfaenv_status"
+    \builtin printf -v __mfaenv_now '%(%s)T' -1
+    ((10#$MFAENV_EXPIRES - 10#$__mfaenv_now <= 300)) || \builtin return "$__mfaenv_status"
+    # Due. xtrace (set -x) would copy the keys onto stderr as they are evaluated: off, and restored.
+    { \builtin local __mfaenv_xtrace="${-//[^x]/}"; \builtin set +x; } 2>/dev/null
+    __mfaenv_renew_due "$__mfaenv_now" && __mfaenv_renew_run
+    [[ -z $__mfaenv_xtrace ]] || \builtin set -x
+    \builtin return "$__mfaenv_status"
+}
+
+# At most one try a minute while a try renews nothing.
+__mfaenv_renew_due() {
+    [[ -n ${__mfaenv_renew_next-} && $__mfaenv_renew_next != *[!0-9]* && ${#__mfaenv_renew_next} -le 11 ]] &&
+        (($1 < 10#$__mfaenv_renew_next)) && \builtin return 1
+    __mfaenv_renew_next=$(($1 + 60))
+}
+
+__mfaenv_renew_run() {
+    \builtin local __mfaenv_code
+    __mfaenv_code=$(MFAENV_WRAPPER=bash \builtin command mfaenv renew bash </dev/null) || \builtin return 0
+    [[ -n $__mfaenv_code ]] || \builtin return 0
+    \builtin eval "$__mfaenv_code"
+    __mfaenv_renew_next=0
+}
+
+# bash 5.1+ may hold PROMPT_COMMAND as an array; a string otherwise. Once only.
+# shellcheck disable=SC2128,SC2178
+if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 501)) && [[ -n ${PROMPT_COMMAND+set} && ${PROMPT_COMMAND@a} == *a* ]]; then
+    [[ " ${PROMPT_COMMAND[*]} " == *" __mfaenv_renew "* ]] || PROMPT_COMMAND=(__mfaenv_renew "${PROMPT_COMMAND[@]}")
+else
+    [[ ${PROMPT_COMMAND-} == *__mfaenv_renew* ]] || PROMPT_COMMAND="__mfaenv_renew${PROMPT_COMMAND:+; $PROMPT_COMMAND}"
+fi
+
 # Prints "stage 123456789012 11h59m", "stage expired", or nothing without a
 # session, exactly as `mfaenv prompt` does. A session is there while its
 # credentials are: after `unset AWS_SESSION_TOKEN` the segment goes. The clock
@@ -59,6 +108,12 @@ mfaenv_prompt() {
         -n ${AWS_SECRET_ACCESS_KEY-} && -n ${AWS_SESSION_TOKEN-} ]]; then
         \builtin printf -v __mfaenv_now '%(%s)T' -1
         __mfaenv_left=$((10#$MFAENV_EXPIRES - 10#$__mfaenv_now))
+        # Due for renewal, and in this shell (not a $(...) subshell): a prompt hook set up
+        # before this file's must show the renewed session.
+        if ((__mfaenv_left <= 300 && !BASH_SUBSHELL)); then
+            __mfaenv_renew || \builtin :
+            [[ ${MFAENV_EXPIRES-} =~ ^[0-9]{1,11}$ ]] && __mfaenv_left=$((10#$MFAENV_EXPIRES - 10#$__mfaenv_now))
+        fi
         if ((__mfaenv_left <= 0)); then
             __mfaenv_text="$MFAENV_PROFILE expired"
         else

@@ -41,6 +41,37 @@ function mfaenv --description 'Fetch AWS MFA session credentials into this shell
     string join \n -- $__mfaenv_code | builtin source
 end
 
+# Renewal at the prompt: when this shell's session has 5 minutes or less left
+# (or expired) and a new one can be had without a code (a cached session of
+# the profile, or a cached MFA session beneath a role), `mfaenv renew fish`
+# prints it and it is sourced before the prompt is drawn (the fish_prompt
+# event comes first). fish has no clock of its own: the one `date` a render
+# may cost is read here, only while a session is in this shell, and
+# mfaenv_prompt reuses it (__mfaenv_clock), so a render still starts one
+# process at most while nothing is due. At most one try per prompt, then none
+# for 60 s after a try that renewed nothing (the CLI gives up after 5 s and
+# never asks for a code: stdin is /dev/null). MFAENV_RENEW=off turns it off.
+function __mfaenv_renew --on-event fish_prompt
+    set -l fish_trace
+    set -e __mfaenv_clock
+    string match -qi off -- "$MFAENV_RENEW"; and return 0
+    test -n "$MFAENV_PROFILE" -a -n "$AWS_ACCESS_KEY_ID" -a -n "$AWS_SECRET_ACCESS_KEY" -a -n "$AWS_SESSION_TOKEN"
+    or return 0
+    string match -qr '^[0-9]{1,11}\z' -- "$MFAENV_EXPIRES"; or return 0
+    command -q date; or return 0
+    set -g __mfaenv_clock (command date +%s)
+    set -l __mfaenv_left (builtin math "$MFAENV_EXPIRES - $__mfaenv_clock" 2>/dev/null); or return 0
+    test "$__mfaenv_left" -le 300; or return 0
+    if string match -qr '^[0-9]{1,11}\z' -- "$__mfaenv_renew_next"; and test $__mfaenv_clock -lt $__mfaenv_renew_next
+        return 0
+    end
+    set -g __mfaenv_renew_next (builtin math $__mfaenv_clock + 60)
+    set -l __mfaenv_code (MFAENV_WRAPPER=fish command mfaenv renew fish </dev/null); or return 0
+    test -n "$__mfaenv_code"; or return 0
+    string join \n -- $__mfaenv_code | builtin source
+    set -g __mfaenv_renew_next 0
+end
+
 # Prints "stage 123456789012 11h59m", "stage expired", or nothing without a
 # session, exactly as `mfaenv prompt` does. A session is there while its
 # credentials are: after `set -e AWS_SESSION_TOKEN` the segment goes. fish has
@@ -52,10 +83,16 @@ function mfaenv_prompt --description 'mfaenv prompt segment: profile, account, t
     # Digits only, as in the other shells: anything else is no usable session.
     # \z, not $: PCRE's $ also matches before a final newline.
     string match -qr '^[0-9]{1,11}\z' -- "$MFAENV_EXPIRES"; or return 0
-    command -q date; or return 0
+    # The clock the renewal read for this render (used once), else `date`.
+    set -l __mfaenv_now $__mfaenv_clock
+    set -e __mfaenv_clock
+    if test -z "$__mfaenv_now"
+        command -q date; or return 0
+        set __mfaenv_now (command date +%s)
+    end
     # math works in doubles: a value past 2^53 is no usable session either, and
     # its error must not land in the prompt.
-    set -l __mfaenv_left (builtin math "$MFAENV_EXPIRES - "(command date +%s) 2>/dev/null)
+    set -l __mfaenv_left (builtin math "$MFAENV_EXPIRES - $__mfaenv_now" 2>/dev/null)
     or return 0
     set -l __mfaenv_parts $MFAENV_PROFILE
     if test "$__mfaenv_left" -le 0

@@ -49,6 +49,51 @@ export def --env --wrapped main [...arguments: string] {
     }
 }
 
+# Renewal at the prompt: when this shell's session has 5 minutes or less left
+# (or expired) and a new one can be had without a code (a cached session of
+# the profile, or a cached MFA session beneath a role), `mfaenv renew nu`
+# prints its record and it is loaded before the prompt is drawn: a pre_prompt
+# hook that `use mfaenv.nu *` adds (first, once). While nothing is due this
+# starts no process: the clock is `date now`. At most one try per prompt, then
+# none for 60 s after a try that renewed nothing (the CLI gives up after 5 s
+# and never asks for a code: its stdin is empty). MFAENV_RENEW=off turns it off.
+export-env {
+    let hooks = ($env.config?.hooks?.pre_prompt? | default [])
+    let hooks = if ($hooks | describe) =~ '^list' { $hooks } else { [$hooks] }
+    if not ($hooks | any {|hook| ($hook | describe) == 'closure' and ((view source $hook) =~ '__mfaenv_renew') }) {
+        $env.config = ($env.config? | default {} | upsert hooks.pre_prompt ([{|| __mfaenv_renew }] | append $hooks))
+    }
+}
+
+def --env __mfaenv_renew []: nothing -> nothing {
+    if ($env.MFAENV_RENEW? | default '') =~ '(?i)^off\z' {
+        return
+    }
+    let profile = ($env.MFAENV_PROFILE? | default '')
+    let expires = ($env.MFAENV_EXPIRES? | default '')
+    if ($profile | is-empty) or ($expires !~ '^[0-9]{1,11}\z') {
+        return
+    }
+    let now = ((date now | into int) // 1_000_000_000)
+    if (($expires | into int) - $now) > 300 {
+        return
+    }
+    let next = ($env.__MFAENV_RENEW_NEXT? | default '0')
+    if ($next =~ '^[0-9]{1,11}\z') and $now < ($next | into int) {
+        return
+    }
+    $env.__MFAENV_RENEW_NEXT = ($now + 60 | into string)
+    let output = try { with-env {MFAENV_WRAPPER: nu} { null | ^mfaenv renew nu } } catch { '' }
+    if ($output | is-empty) {
+        return
+    }
+    let record = ($output | from json)
+    let removed = ($record | columns | where {|name| ($record | get $name) == null })
+    hide-env --ignore-errors ...$removed
+    $record | reject ...$removed | load-env
+    $env.__MFAENV_RENEW_NEXT = '0'
+}
+
 # Returns "stage 123456789012 11h59m", "stage expired", or '' without a
 # session, exactly as `mfaenv prompt` prints it. A session is there while its
 # credentials are: after `hide-env AWS_SESSION_TOKEN` the segment goes.

@@ -57,11 +57,57 @@ function global:mfaenv {
     $global:LASTEXITCODE = $exitCode
 }
 
+# Renewal at the prompt: when this shell's session has 5 minutes or less left
+# (or expired) and a new one can be had without a code (a cached session of
+# the profile, or a cached MFA session beneath a role), `mfaenv renew
+# powershell` prints it and it is run. PowerShell has no hook before the
+# prompt: mfaenv_prompt calls this first, so it renews where the prompt shows
+# the segment. While nothing is due this starts no process (.NET's clock).
+# At most one try per prompt, then none for 60 s after a try that renewed
+# nothing (the CLI gives up after 5 s and never asks for a code: its input is
+# empty). MFAENV_RENEW=off turns it off. $LASTEXITCODE is kept for the prompt.
+function global:__mfaenv_renew {
+    if ($Env:MFAENV_RENEW -eq 'off' -or -not $Env:MFAENV_PROFILE -or $Env:MFAENV_EXPIRES -notmatch '^[0-9]{1,11}\z') {
+        return
+    }
+    $now = [DateTimeOffset]::UtcNow.ToUnixTimeSeconds()
+    if ([long]$Env:MFAENV_EXPIRES - $now -gt 300) {
+        return
+    }
+    if ($global:__mfaenv_renew_next -is [long] -and $now -lt $global:__mfaenv_renew_next) {
+        return
+    }
+    $global:__mfaenv_renew_next = [long]($now + 60)
+    $exitCode = $global:LASTEXITCODE
+    $previousWrapper = $Env:MFAENV_WRAPPER
+    $Env:MFAENV_WRAPPER = 'powershell'
+    try {
+        $code = $null | & (__mfaenv_application) renew powershell
+    }
+    catch {
+        $code = $null
+    }
+    finally {
+        if ($null -eq $previousWrapper) {
+            Microsoft.PowerShell.Management\Remove-Item Env:MFAENV_WRAPPER -ErrorAction SilentlyContinue
+        }
+        else {
+            $Env:MFAENV_WRAPPER = $previousWrapper
+        }
+        $global:LASTEXITCODE = $exitCode
+    }
+    if ($code) {
+        Microsoft.PowerShell.Utility\Invoke-Expression ($code -join "`n")
+        $global:__mfaenv_renew_next = [long]0
+    }
+}
+
 # Returns "stage 123456789012 11h59m", "stage expired", or nothing without a
 # session, exactly as `mfaenv prompt` does. A session is there while its
 # credentials are. .NET's clock, not a process: a prompt render costs
 # microseconds.
 function global:mfaenv_prompt {
+    __mfaenv_renew
     # Digits only, as in the other shells: anything else is no usable session.
     # \z, not $: .NET's $ also matches before a final newline.
     if (-not $Env:MFAENV_PROFILE -or $Env:MFAENV_EXPIRES -notmatch '^[0-9]{1,11}\z' -or

@@ -46,6 +46,51 @@ mfaenv() {
     \builtin eval "$__mfaenv_code"
 }
 
+# Renewal at the prompt: when this shell's session has 5 minutes or less left
+# (or expired) and a new one can be had without a code (a cached session of
+# the profile, or a cached MFA session beneath a role), `mfaenv renew zsh`
+# prints it and it is evaluated before the prompt is drawn. While nothing is
+# due this starts no process: the clock is strftime's. At most one try per
+# prompt, then none for 60 s after a try that renewed nothing (the CLI gives
+# up after 5 s and never asks for a code: stdin is /dev/null). MFAENV_RENEW=off
+# turns it off. It runs first among the precmd hooks, and again from
+# mfaenv_prompt when that runs in this shell (not in a $(...) subshell), so
+# that a hook set up before this file still shows the renewed session.
+__mfaenv_renew() {
+    \builtin local __mfaenv_status=$?
+    \builtin emulate -L zsh
+    \builtin setopt no_xtrace
+    __mfaenv_renew_due && __mfaenv_renew_run
+    return $__mfaenv_status
+}
+
+__mfaenv_renew_due() {
+    \builtin emulate -L zsh
+    [[ ${(L)MFAENV_RENEW-} != off && -n ${MFAENV_PROFILE-} && ${MFAENV_EXPIRES-} == <-> && ${#MFAENV_EXPIRES} -le 11 ]] ||
+        return 1
+    \builtin local __mfaenv_now
+    \builtin strftime -s __mfaenv_now %s
+    (( 10#$MFAENV_EXPIRES - 10#$__mfaenv_now <= 300 )) || return 1
+    [[ ${__mfaenv_renew_next-} == <-> && ${#__mfaenv_renew_next} -le 11 ]] &&
+        (( 10#$__mfaenv_now < 10#$__mfaenv_renew_next )) && return 1
+    typeset -g __mfaenv_renew_next=$(( 10#$__mfaenv_now + 60 ))
+}
+
+__mfaenv_renew_run() {
+    \builtin emulate -L zsh
+    \builtin local __mfaenv_code
+    __mfaenv_code=$(MFAENV_WRAPPER=zsh \builtin command mfaenv renew zsh </dev/null) || return 0
+    [[ -n $__mfaenv_code ]] || return 0
+    \builtin eval "$__mfaenv_code"
+    typeset -g __mfaenv_renew_next=0
+}
+
+# First among the precmd hooks, once (under zsh's own options: no_unset would stop at an unset list).
+() {
+    \builtin emulate -L zsh
+    precmd_functions=(__mfaenv_renew ${precmd_functions:#__mfaenv_renew})
+}
+
 # Prints "stage 123456789012 11h59m", "stage expired", or nothing without a
 # session, exactly as `mfaenv prompt` does, from strftime's clock: no process
 # per render. A session is there while its credentials are: after
@@ -60,6 +105,12 @@ mfaenv_prompt() {
         -n ${AWS_ACCESS_KEY_ID-} && -n ${AWS_SECRET_ACCESS_KEY-} && -n ${AWS_SESSION_TOKEN-} ]]; then
         \builtin strftime -s __mfaenv_now %s
         __mfaenv_left=$(( 10#$MFAENV_EXPIRES - 10#$__mfaenv_now ))
+        # Due for renewal, and in this shell (not a $(...) subshell): a precmd hook set up
+        # before this file's must show the renewed session.
+        if (( __mfaenv_left <= 300 && !ZSH_SUBSHELL )); then
+            __mfaenv_renew || \builtin :
+            [[ ${MFAENV_EXPIRES-} == <-> && ${#MFAENV_EXPIRES} -le 11 ]] && __mfaenv_left=$(( 10#$MFAENV_EXPIRES - 10#$__mfaenv_now ))
+        fi
         if (( __mfaenv_left <= 0 )); then
             __mfaenv_text="$MFAENV_PROFILE expired"
         else

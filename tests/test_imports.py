@@ -281,3 +281,13 @@ def test_the_console_for_a_plain_profile_reads_botocores_data_but_builds_no_clie
     assert result.stdout == "https://111111111111.signin.aws.amazon.com/console\n"
     assert {"mfaenv.aws.signin", "botocore.endpoint_provider"} <= set(modules)
     assert loaded(modules, ("boto3", "botocore.client", "botocore.session", "mfaenv.aws.sts")) == []
+
+
+def test_the_prompt_hook_when_a_renewal_is_due_but_not_possible_loads_no_cli_framework_and_no_aws_sdk(session_env):
+    """`mfaenv renew SHELL` runs from the prompt hooks; with nothing cached it gives up without botocore."""
+    environ = {**session_env, "MFAENV_EXPIRES": str(int(time.time()) + 60), "MFAENV_CACHE": "off"}
+    modules, result = imported_modules(["renew", "bash"], environ)
+    assert result.returncode == 0, stderr_without_importtime(result)
+    assert result.stdout == ""
+    assert "mfaenv.commands.get" in modules, "the renewal did not take its fast path"
+    assert loaded(modules, CLI_FRAMEWORKS + AWS_SDK + KEYRING) == []

@@ -201,7 +201,9 @@ def test_integration_adds_only_mfaenv_names(shell, shell_env):
     added = set(after.split()) - set(before.split()) - {"_"}
     assert {"mfaenv", "mfaenv_prompt"} <= added
     # Not even zsh/datetime's EPOCHSECONDS: only its strftime builtin is loaded.
-    assert [name for name in added if not name.startswith(("__mfaenv_", "mfaenv"))] == []
+    # The hook lists that renewal at the prompt joins (PROMPT_COMMAND, precmd_functions), where unset before.
+    hooks = {"PROMPT_COMMAND", "precmd_functions"}
+    assert [name for name in added if not name.startswith(("__mfaenv_", "mfaenv")) and name not in hooks] == []
 
 
 # --- the wrapper changes this shell ---------------------------------------------------------

@@ -116,8 +116,13 @@ def terminal(request, env, aws_home: Path, tmp_path: Path) -> Iterator[Terminal]
         path = aws_home / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+    # A user's machine has a session cache (here a private runtime folder), so the success line
+    # says no "not cached" (which would also wrap the line at this width).
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
     environ = {
         **env,
+        "XDG_RUNTIME_DIR": str(runtime),
         "PATH": f"{BIN}{os.pathsep}{env.get('PATH', os.defpath)}",
         "ZDOTDIR": str(aws_home),
         "XDG_CONFIG_HOME": str(aws_home / ".config"),

@@ -7,12 +7,13 @@ The straight line of `get`: arguments -> profile -> (reused or fetched) session
 from __future__ import annotations
 
 import os
+import sys
 from collections import namedtuple
 
 from mfaenv.shells import variables
 from mfaenv.shells.expiry import format_expiry
 from mfaenv.terminal.display import shown
-from mfaenv.errors import MfaenvError, ProfileError, UsageError
+from mfaenv.errors import MfaenvError, NoSessionError, ProfileError, UsageError
 from mfaenv.profiles import DIGEST_KEY, ROLE_MAX_DURATION, ROLE_MIN_DURATION, Chain, ProfileStore, credentials_path, read_sections
 
 # `prepare` serves a cached `credential-process` at every AWS CLI or SDK start: this module
@@ -68,10 +69,12 @@ def prepare(
     request: GetRequest,
     environ: Mapping[str, str] = os.environ,
     min_seconds_left: int = variables.REUSE_MARGIN_SECONDS,
+    ask: bool = True,
 ) -> Prepared:
     """The one line of `get`, `exec` and `credential-process`: arguments -> chain -> session -> variables.
 
     Everything that can be checked locally is checked before any network call.
+    With ``ask`` false no code is ever asked for or run (RenewalNotPossible instead).
     """
     from mfaenv import sessions
 
@@ -95,6 +98,8 @@ def prepare(
         persist.check_writable(store.credentials_path, chain.name, store.config_path)
 
     def ask_code() -> str:
+        if not ask:
+            raise RenewalNotPossible(f"profile '{chain.name}': a new session needs an MFA code")
         from mfaenv.aws import sts  # its endpoint check loads no botocore
 
         from mfaenv.terminal import codeinput
@@ -125,6 +130,70 @@ def with_region(chain: Chain, region: str) -> Chain:
         base=chain.base._replace(region=region, call_region=region),
         roles=tuple(role._replace(region=region, call_region=region) for role in chain.roles),
     )
+
+
+class RenewalNotPossible(NoSessionError):
+    """`renew`: no session can be had without a code (nothing cached that would do)."""
+
+
+class _RenewalTimeout(BaseException):
+    """`renew` ran out of time; a BaseException, so that no library's `except Exception` takes it."""
+
+
+#: The prompt hooks renew a session with this much time left, or less.
+RENEW_WITHIN_SECONDS = 300
+#: What a renewed session must have left: more than the window, so the next prompt does not renew again.
+RENEWED_MIN_SECONDS = RENEW_WITHIN_SECONDS + 60
+#: How long a renewal may take before the prompt is drawn without it.
+RENEW_DEADLINE_SECONDS = 5
+
+
+def renew(shell: str, environ: Mapping[str, str] = os.environ) -> str:
+    """`mfaenv renew SHELL`, run by the prompt hooks: shell text that renews this shell's session, or ''.
+
+    Due when the session of MFAENV_PROFILE has RENEW_WITHIN_SECONDS or less left (or
+    expired). Renewed only where no code is needed (a cached session of the profile,
+    a cached MFA session beneath a role, the persisted session): never a code prompt,
+    never a code command, never the terminal; within RENEW_DEADLINE_SECONDS. Returns
+    '' when not due, off (MFAENV_RENEW=off) or not possible; prints the one line
+    about a renewal on stderr (unless MFAENV_QUIET).
+    """
+    import signal
+    import time
+
+    from mfaenv.shells import dialects
+    from mfaenv.terminal import feedback
+
+    dialect = dialects.detect_dialect(shell)
+    profile = environ.get("MFAENV_PROFILE", "")
+    expires = environ.get("MFAENV_EXPIRES", "")
+    if environ.get("MFAENV_RENEW", "").lower() == "off" or not profile or not (expires.isdigit() and len(expires) <= 11):
+        return ""
+    if int(expires) - time.time() > RENEW_WITHIN_SECONDS:
+        return ""
+
+    def out_of_time(_signum, _frame):
+        raise _RenewalTimeout()
+
+    previous = signal.signal(signal.SIGALRM, out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, RENEW_DEADLINE_SECONDS)
+    try:
+        prepared = prepare(GetRequest(profile), environ, min_seconds_left=RENEWED_MIN_SECONDS, ask=False)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    except (MfaenvError, _RenewalTimeout):
+        return ""
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    if prepared.session.expires <= int(expires):
+        return ""
+    if not feedback.quiet(environ):
+        line = feedback.success_line(
+            profile, prepared.chain.target_role.arn if prepared.chain.target_role else None, prepared.chain.account,
+            prepared.session.expires, prepared.origin, uncached=prepared.uncached,
+        )
+        print("mfaenv: renewed at the prompt: " + line[len("mfaenv: "):], file=sys.stderr)
+    return dialect.render(prepared.variables)
 
 
 def _check_duration(duration: Optional[int], chain: Chain) -> None:
