@@ -94,16 +94,22 @@ def prepare(
 
         persist.check_writable(store.credentials_path, chain.name, store.config_path)
 
+    from mfaenv.aws.endpoints import with_profile_settings
+
+    # The STS calls (only they) see the profiles' use_fips_endpoint / use_dualstack_endpoint.
+    call_environ = with_profile_settings(environ, _names_of(chain), store.lookup)
+
     def ask_code() -> str:
         from mfaenv.aws import sts  # its endpoint check loads no botocore
 
         from mfaenv.terminal import codeinput
 
-        sts.check_endpoint(environ)  # named before a code is asked for, and wasted on it
+        # Named before a code is asked for, and wasted on it.
+        sts.check_endpoint(call_environ, [chain.base.call_region, *(role.call_region for role in chain.roles)], chain.name)
         return codeinput.obtain_code(chain.name, chain.base.serial, request.code_command or chain.code_command)
 
     session, origin = sessions.obtain(
-        chain, environ, code=code, ask_code=ask_code, force=request.force,
+        chain, call_environ, code=code, ask_code=ask_code, force=request.force,
         duration=request.duration, min_seconds_left=min_seconds_left, persisted=lambda: store.persisted(chain),
     )
     if request.persist:
@@ -122,6 +128,12 @@ def with_region(chain: Chain, region: str) -> Chain:
         base=chain.base._replace(region=region, call_region=region),
         roles=tuple(role._replace(region=region, call_region=region) for role in chain.roles),
     )
+
+
+def _names_of(chain: Chain) -> "List[str]":
+    """The chain's profiles, the target first and then those beneath it (the order a region is found in)."""
+    names = [chain.name, *(role.profile for role in reversed(chain.roles)), chain.base.name, chain.base.source]
+    return list(dict.fromkeys(name for name in names if name))
 
 
 def _check_duration(duration: Optional[int], chain: Chain) -> None:
