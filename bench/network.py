@@ -12,12 +12,13 @@ to the stand-in and delays every byte by half the RTT each way, and the CONNECT
 answer by one RTT (a TCP handshake). No endpoint variable is set: each client picks
 its regional endpoint as it would for AWS.
 
-For each command: the median wall time; the TCP connections and TLS handshakes the
+Each round runs every command twice back to back, with and without the added
+latency (alternating which goes first). For each command: the median wall time; the TCP connections and TLS handshakes the
 stand-in saw per run; whether each connection's socket had TCP_NODELAY (from one
 extra run under strace, when strace works here); and the ratio to the physical floor:
 the fewest round trips the work needs (TCP 1, TLS 1.3 1, then one per STS call on
-one connection) times the RTT, plus the same command's median wall time with no
-added latency (its local compute). The peers run where installed in this
+one connection) times the RTT, plus the same command's wall time with no added
+latency in the same round (its local compute); the median of the rounds' ratios. The peers run where installed in this
 interpreter's environment (boto3 always; the AWS CLI and aws-mfa if present):
 `pip install aws-mfa` for that row; awsume is not on the package index this
 machine reaches.
@@ -132,7 +133,8 @@ def nodelay(row: Row, environ: Dict[str, str], proxy_port: int, folder: Path) ->
         return "n/a (strace)"
     flagged, total, with_flag = set(), 0, 0
     for line in trace.read_text().splitlines():
-        pid, _, call = line.partition(" ")
+        pid, _, call = line.strip().partition(" ")
+        call = call.strip()
         if call.startswith("setsockopt(") and "TCP_NODELAY, [1]" in call:
             flagged.add((pid, call[len("setsockopt("):].split(",", 1)[0]))
         elif call.startswith("connect(") and f"htons({proxy_port})" in call:
@@ -159,35 +161,42 @@ def main() -> None:
         standin = stack.enter_context(StsStandIn(key_files=[home / ".aws" / "credentials"], tls=server_context(cert, key)))
         upstream = standin._server.server_address[:2]
         table = rows(home)
-        for delay in (0.0, rtt):
-            proxy = stack.enter_context(RecordingProxy(upstream, rtt=delay))
+        proxies = {delay: stack.enter_context(RecordingProxy(upstream, rtt=delay)) for delay in (0.0, rtt)}
+        environs = {}
+        for delay, proxy in proxies.items():
             environ = {k: v for k, v in clean_environ(home).items() if "proxy" not in k.lower()}
             environ.update(HTTPS_PROXY=proxy.url, AWS_CA_BUNDLE=str(bundle), AWS_REGION=REGION,
                            AWS_DEFAULT_REGION=REGION, MFAENV_CACHE_DIR=str(folder / "cache"))
-            for _ in range(args.rounds):
-                for row in table:  # interleaved: drift of a shared machine hits every row alike
-                    row.walls.setdefault(delay, []).append(run(row, environ, standin, count=delay == rtt))
-            if delay == 0.0:
-                port = int(proxy.url.rpartition(":")[2])
-                for row in table:
-                    row.nodelay = nodelay(row, environ, port, folder)
+            environs[delay] = environ
+        for round_number in range(args.rounds):
+            for row in table:  # interleaved, and each pair back to back: drift of a shared machine hits both alike
+                order = (0.0, rtt) if round_number % 2 == 0 else (rtt, 0.0)
+                for delay in order:
+                    row.walls.setdefault(delay, []).append(run(row, environs[delay], standin, count=delay == rtt))
+        port = int(proxies[0.0].url.rpartition(":")[2])
+        for row in table:
+            row.nodelay = nodelay(row, environs[0.0], port, folder)
 
     print(f"RTT {args.rtt:g} ms, {args.rounds} rounds, Python {sys.version.split()[0]}, "
           f"`python bench/network.py --rtt {args.rtt:g} --rounds {args.rounds}`\n")
-    print("| command | wall (ms) | local compute (ms) | floor (ms) | x floor | TCP conns | TLS handshakes | TCP_NODELAY |")
+    print("| command | wall (ms) | local compute (ms) | floor RTTs | x floor | TCP conns | TLS handshakes | TCP_NODELAY |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in table:
-        wall, local = statistics.median(row.walls[rtt]), statistics.median(row.walls[0.0])
-        floor = (2 + row.calls) * rtt + local
-        print(f"| {row.name} | {wall * 1000:.0f} | {local * 1000:.0f} | {floor * 1000:.0f} | {wall / floor:.2f} "
+        print(f"| {row.name} | {statistics.median(row.walls[rtt]) * 1000:.0f} | "
+              f"{statistics.median(row.walls[0.0]) * 1000:.0f} | {2 + row.calls} | {ratio(row, rtt):.2f} "
               f"| {_counts(row.connections)} | {_counts(row.handshakes)} | {row.nodelay} |"
               + (f" failed: {row.failed}" if row.failed else ""))
     mfaenv_rows = table[:2]
     if any(set(row.connections) != {1} for row in mfaenv_rows):
         print("\nwarning: an mfaenv run used more than one connection", file=sys.stderr)
-    role = mfaenv_rows[1]
-    if statistics.median(role.walls[rtt]) > 1.15 * ((2 + role.calls) * rtt + statistics.median(role.walls[0.0])):
+    if ratio(mfaenv_rows[1], rtt) > 1.15:
         print("warning: the role fetch is over 1.15x its floor", file=sys.stderr)
+
+
+def ratio(row: Row, rtt: float) -> float:
+    """Median over rounds of: wall time with the RTT / (floor RTTs x RTT + wall time without it, same round)."""
+    pairs = zip(row.walls[rtt], row.walls[0.0])
+    return statistics.median(wall / ((2 + row.calls) * rtt + local) for wall, local in pairs)
 
 
 def _counts(values: List[int]) -> str:

@@ -230,3 +230,21 @@ def test_a_combination_botocore_refuses_is_one_line_before_any_code(via_proxy, a
             "AWS_USE_DUALSTACK_ENDPOINT) to false"
         )
     assert proxy.connects == [] and standin.requests == []
+
+
+@pytest.mark.parametrize("region, allowed", [("us-east-1", ()), ("eusc-de-east-1", ("re",))])
+def test_a_cache_hit_keyed_by_partition_opens_no_connection_and_loads_no_botocore(region, allowed, via_proxy, aws_home):
+    """No endpoint variable: the cache key holds the partition, read from botocore's data without botocore
+    (and, for the first partition's regions, without json or re)."""
+    from test_imports import imported_modules, loaded, stderr_without_importtime
+
+    environ, standin, proxy = via_proxy
+    environ["AWS_REGION"] = region
+    ok(["stage", "123456"], environ)
+    assert standin.connections == 1
+    modules, result = imported_modules(["credential-process", "stage"], environ)
+    assert result.returncode == 0, stderr_without_importtime(result)
+    assert '"AccessKeyId": "%s"' % standin.issued[0].access_key_id in result.stdout
+    assert "mfaenv.aws.endpoints" in modules, "the cache key did not take the partition path"
+    assert loaded(modules, ("botocore", "boto3", "json", "re", "_hashlib")) == loaded(modules, allowed)
+    assert standin.connections == 1 and proxy.connects == [f"sts.{region}.amazonaws{'.eu' if 'eusc' in region else '.com'}:443"]
