@@ -49,6 +49,12 @@ The first session issued is ``SESSION_KEY_ID``/``SESSION_SECRET``/``SESSION_TOKE
 ``issued`` lists them all (``Issued``: key id, secret, token, expiry, action,
 role, mfa, parent key id).
 
+Connections: HTTP/1.1 with keep-alive, as STS (``keep_alive = False`` closes after each
+answer); ``connections`` counts the TCP connections accepted, ``handshakes`` the TLS
+handshakes when ``tls`` (an ``ssl.SSLContext``, see tls_proxy.py) makes it HTTPS, and
+each ``Request.connection`` says which connection carried it. ``dropped()`` reads a
+request and closes the connection without an answer.
+
 What it records: ``requests`` holds every ``Request`` in order: ``action``, ``form``
 fields, ``signing_key_id``, ``signer`` ("long-term", "session" or None when refused
 before), ``token`` (the X-Amz-Security-Token sent, or None), ``answered`` (the
@@ -105,6 +111,8 @@ class Response:
     #: Seconds between bytes sent: from the status line on when ``trickle_headers``, else the body's.
     trickle: float = 0.0
     trickle_headers: bool = False
+    #: Read the request, then close the connection without a word (the request may have been acted on).
+    drop: bool = False
 
 
 def error(status: int, code: str, message: str, kind: str = "Sender") -> Response:
@@ -150,6 +158,11 @@ def expired(seconds_ago: float = 60) -> Response:
 def trickling(seconds_per_byte: float = 2.0, headers: bool = False) -> Response:
     """A session sent one byte at a time: the body, or everything from the status line on."""
     return dataclasses.replace(success(), trickle=seconds_per_byte, trickle_headers=headers)
+
+
+def dropped() -> Response:
+    """Read the request, then close the connection without answering: the client cannot know if it arrived."""
+    return Response(200, "", drop=True)
 
 
 def huge(size: int = 32 * 1024 * 1024) -> Response:
@@ -217,6 +230,8 @@ class Request:
     answered: str = ""
     #: Bytes of the answer written to the client before it stopped reading.
     sent_bytes: int = 0
+    #: Which TCP connection carried it: 1 for the first the stand-in accepted, and so on.
+    connection: int = 0
 
     @property
     def action(self) -> Optional[str]:
@@ -301,6 +316,14 @@ class StsStandIn:
     #: AWS files whose long-term keys may sign, re-read on every request.
     key_files: List[Path] = field(default_factory=lambda: [DATA / "credentials"])
     check_signatures: bool = True
+    #: HTTP/1.1 keep-alive, as STS does: a client may send its next request on the same connection.
+    #: False: "Connection: close" after each answer.
+    keep_alive: bool = True
+    #: TCP connections accepted so far, and TLS handshakes completed (with ``tls``).
+    connections: int = 0
+    handshakes: int = 0
+    #: Serve HTTPS with this ssl.SSLContext (its certificate trusted through AWS_CA_BUNDLE), not HTTP.
+    tls: Optional[object] = None
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -314,12 +337,15 @@ class StsStandIn:
         self._numbers = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
+        if self.tls is not None:  # the handshake happens in the connection's own thread, on first read
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True,
+                                                       do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls is not None else 'http'}://{host}:{port}"
 
     def answer(self, *responses: Response) -> "StsStandIn":
         """Answer the next requests with these, in order; the last one repeats."""
@@ -459,27 +485,57 @@ class StsStandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # one handler per connection; it serves requests until one closes it
+
+            def setup(self):
+                with standin._lock:
+                    standin.connections += 1
+                    self.number = standin.connections
+                self.refused = False
+                if standin.tls is not None:
+                    try:
+                        self.request.do_handshake()
+                    except OSError:  # the client refused the certificate, or left
+                        self.refused = True
+                    else:
+                        with standin._lock:
+                            standin.handshakes += 1
+                super().setup()
+
+            def handle(self):
+                if self.refused:
+                    return
+                try:
+                    super().handle()
+                except (ConnectionError, OSError):
+                    pass  # a client that goes away between requests, or a refused handshake
+
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 body = raw.decode("utf-8", "replace")
                 form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
-                request = Request(self.path, dict(self.headers.items()), form, raw)
+                request = Request(self.path, dict(self.headers.items()), form, raw, connection=self.number)
                 with standin._lock:
                     standin.requests.append(request)
                 response = standin._decide(request)
+                if response.drop:
+                    request.answered = "dropped"
+                    self.close_connection = True
+                    return
                 if response.delay > 0 and standin._stopping.wait(response.delay):
                     return
                 text = response.body if isinstance(response.body, str) else response.body(form)
                 found = re.search(r"<Code>([^<]*)</Code>", text) if response.status != 200 else None
                 request.answered = found.group(1) if found else ("ok" if response.status == 200 else str(response.status))
                 payload = text.encode("utf-8")
+                keep = standin.keep_alive and response.trickle == 0  # a trickle ends with the connection
                 head = (
                     f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}\r\n"
                     f"Content-Type: text/xml\r\nContent-Length: {len(payload)}\r\nDate: {formatdate(usegmt=True)}\r\n"
-                    f"x-amzn-RequestId: {uuid.uuid4()}\r\nConnection: close\r\n\r\n"
+                    f"x-amzn-RequestId: {uuid.uuid4()}\r\nConnection: {'keep-alive' if keep else 'close'}\r\n\r\n"
                 ).encode("ascii")
-                self.close_connection = True
+                self.close_connection = not keep
                 try:
                     if response.trickle > 0:
                         if not response.trickle_headers:

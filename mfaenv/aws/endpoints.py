@@ -103,15 +103,28 @@ def partition(region: str) -> Partition:
     return every[0]
 
 
-def enabled(environ, lookup, setting) -> bool:
-    """A variant setting as botocore reads it: the variable if set (even empty), else the profile's config key.
+def enabled(environ, setting) -> bool:
+    """A variant setting as botocore reads its variable: only "true" (any case) is true (``ensure_boolean``)."""
+    return environ.get(setting[0], "").strip().lower() == "true"
 
-    ``lookup(key)`` is the profile's value of a config key, or None. Only "true"
-    (any case) is true, as botocore's ``ensure_boolean`` has it.
+
+def with_profile_settings(environ, names, lookup):
+    """``environ`` with the profiles' use_fips_endpoint / use_dualstack_endpoint as botocore's variables.
+
+    As in botocore, the variable wins when set (even empty); else the first of the
+    profiles ``names`` (the target, then the profiles beneath it, as a region is
+    found) that sets the key. ``lookup(name, key)`` is a profile's value, or None.
+    The result goes to the STS calls only, never to a child process.
     """
-    variable, key = setting
-    value = environ[variable] if variable in environ else lookup(key)
-    return value is not None and value.strip().lower() == "true"
+    found = {}
+    for variable, key in (FIPS_SETTING, DUALSTACK_SETTING):
+        if variable not in environ:
+            for name in names:
+                value = lookup(name, key) if name else None
+                if value is not None:
+                    found[variable] = value
+                    break
+    return {**environ, **found} if found else environ
 
 
 def sts_url(region: str, fips: bool = False, dualstack: bool = False) -> str:

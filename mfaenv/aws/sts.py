@@ -17,7 +17,7 @@ import os
 import random
 import re
 import time
-from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, NamedTuple, Optional, Tuple, TypeVar
 from urllib.parse import urlencode, urlsplit
 from xml.etree import ElementTree
 
@@ -80,19 +80,39 @@ class _Keys(NamedTuple):
     token: Optional[str] = None
 
 
-def endpoint_url(region: str, environ: Mapping[str, str] = os.environ) -> str:
-    """The STS endpoint, as botocore would choose it for regional endpoints; a set one is checked first."""
+def endpoint_url(region: str, environ: Mapping[str, str] = os.environ, profile: Optional[str] = None) -> str:
+    """The STS endpoint, as botocore resolves it: a configured URL (checked), else its endpoint rules.
+
+    The rules take the partition's DNS suffixes from botocore's data, and the FIPS and
+    dual-stack settings from AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT (the
+    profile's use_fips_endpoint and use_dualstack_endpoint arrive as these: see
+    endpoints.with_profile_settings). As botocore does, a configured URL ignores both.
+    """
     configured = configured_endpoint(environ)
     if configured is not None:
         _check_endpoint(*configured)
         return configured[1]
-    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://sts.{region}.{suffix}"
+    from mfaenv.aws import endpoints
+
+    fips = endpoints.enabled(environ, endpoints.FIPS_SETTING)
+    dualstack = endpoints.enabled(environ, endpoints.DUALSTACK_SETTING)
+    try:
+        return endpoints.sts_url(region, fips, dualstack)
+    except endpoints.EndpointError as error:
+        who = f"profile '{profile}': " if profile else ""
+        raise ProfileError(
+            f"{who}no STS endpoint for region {region}: {error}; set use_fips_endpoint or use_dualstack_endpoint "
+            f"(or AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT) to false",
+            reason="no such STS endpoint",
+        ) from None
 
 
-def check_endpoint(environ: Mapping[str, str] = os.environ) -> None:
-    """Refuse a malformed endpoint variable before a code is asked for (no network, no botocore)."""
-    endpoint_url("us-east-1", environ)
+def check_endpoint(environ: Mapping[str, str] = os.environ, regions: Iterable[str] = ("us-east-1",),
+                   profile: Optional[str] = None) -> None:
+    """Refuse an endpoint that cannot be used, before a code is asked for (no network, no botocore)."""
+    for region in regions:
+        if is_region_name(region):
+            endpoint_url(region, environ, profile)
 
 
 def _check_endpoint(variable: str, url: str, service: str = "STS") -> None:
@@ -245,22 +265,20 @@ def _call(
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.exceptions import BotoCoreError, ReadTimeoutError
-    from botocore.httpsession import URLLib3Session
-    from botocore.utils import get_environ_proxies
     from urllib3.exceptions import HTTPError, ReadTimeoutError as BodyReadTimeoutError
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ProxyConnectionError, SSLError
+
+    # Raised before a byte of the request left: no connection (DNS, refused, timed out, the
+    # proxy's CONNECT) or no TLS session.
+    NOT_SENT = (ConnectTimeoutError, EndpointConnectionError, ProxyConnectionError, SSLError)
 
     if not is_region_name(region):  # profiles.py checked where it came from; the host name is made of it
         raise ProfileError(f"profile '{profile}': region {region!r} is not a region name")
-    url = endpoint_url(region, environ)
+    url = endpoint_url(region, environ, profile)
     total = _timeout("MFAENV_TOTAL_TIMEOUT", TOTAL_TIMEOUT, environ)
     deadline = time.monotonic() + total
     body = urlencode(form)
-    http = URLLib3Session(
-        verify=environ.get("AWS_CA_BUNDLE") or True,
-        proxies=get_environ_proxies(url),
-        timeout=(_timeout("MFAENV_CONNECT_TIMEOUT", CONNECT_TIMEOUT, environ),
-                 _timeout("MFAENV_READ_TIMEOUT", READ_TIMEOUT, environ)),
-    )
+    http = _http_session(url, environ)
     # With a session token the signer also sends it, as X-Amz-Security-Token.
     signer = SigV4Auth(keys, "sts", region)
     failure = ""
@@ -270,53 +288,87 @@ def _call(
     no_answer = StsUnavailableError(
         f"profile '{profile}': no answer from {shown} in time; try again with the next MFA code"
     )
+    carries_code = "TokenCode" in form
     sent = 0  # requests sent: the deadline can end the loop before the next one
-    try:
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                pause = random.uniform(0.2, 0.5) * 2 ** attempt  # jittered backoff
-                if time.monotonic() + pause >= deadline:
-                    break
-                time.sleep(pause)
-            request = AWSRequest(
-                method="POST",
-                url=url,
-                data=body,
-                headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-            )
-            signer.add_auth(request)
-            prepared = request.prepare()
-            prepared.stream_output = True  # read by _exchange, at most MAX_ANSWER_BYTES
-            sent += 1
-            try:
-                status, content, headers = _within(deadline, lambda: _exchange(http, prepared))
-            except (_TooLate, ReadTimeoutError, BodyReadTimeoutError):
-                raise no_answer from None
-            except _TooLarge:
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            pause = random.uniform(0.2, 0.5) * 2 ** attempt  # jittered backoff
+            if time.monotonic() + pause >= deadline:
+                break
+            time.sleep(pause)
+        request = AWSRequest(
+            method="POST",
+            url=url,
+            data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+        )
+        signer.add_auth(request)
+        prepared = request.prepare()
+        prepared.stream_output = True  # read by _exchange, at most MAX_ANSWER_BYTES
+        sent += 1
+        try:
+            status, content, headers = _within(deadline, lambda: _exchange(http, prepared))
+        except (_TooLate, ReadTimeoutError, BodyReadTimeoutError):
+            raise no_answer from None
+        except _TooLarge:
+            raise StsUnavailableError(
+                f"profile '{profile}': {shown} answered with more than {MAX_ANSWER_BYTES // 1024} KiB, "
+                f"which is not an STS answer"
+            ) from None
+        except NOT_SENT as error:  # no connection, so no request: trying again spends nothing
+            failure = f"cannot reach {shown}: {_connection_reason(error)}"
+            continue
+        except (BotoCoreError, HTTPError, OSError) as error:  # the connection broke once the request was on its way
+            if carries_code:  # STS may have read it and spent the code: the same code would only be refused
                 raise StsUnavailableError(
-                    f"profile '{profile}': {shown} answered with more than {MAX_ANSWER_BYTES // 1024} KiB, "
-                    f"which is not an STS answer"
+                    f"profile '{profile}': the connection to {shown} broke after the request was sent "
+                    f"({_connection_reason(error)}); STS may have used the MFA code: wait for the next code "
+                    f"and try again"
                 ) from None
-            except BotoCoreError as error:
-                failure = f"cannot reach {shown}: {_connection_reason(error)}"
-                continue
-            except (HTTPError, OSError):  # the connection broke while the body was read
-                failure = f"cannot reach {shown}: connection closed"
-                continue
-            if status == 200:
-                if parse is not None:
-                    return parse(content, headers, shown)
-                return _parse_credentials(content, shown, profile)
-            code_name, message = _parse_error(content)
-            if code_name in RETRYABLE_CODES or status >= 500 or status == 429:
-                failure = f"{shown} answered {code_name or status}"
-                continue
-            raise rejection(code_name or f"HTTP {status}", message)
-    finally:
-        http.close()
+            failure = f"cannot reach {shown}: {_connection_reason(error)}"
+            continue
+        if status == 200:
+            if parse is not None:
+                return parse(content, headers, shown)
+            return _parse_credentials(content, shown, profile)
+        code_name, message = _parse_error(content)
+        if code_name in RETRYABLE_CODES or status >= 500 or status == 429:
+            failure = f"{shown} answered {code_name or status}"
+            continue
+        raise rejection(code_name or f"HTTP {status}", message)
     raise StsUnavailableError(
         f"profile '{profile}': STS unavailable after {sent} attempt{'' if sent == 1 else 's'} ({failure}); try again shortly"
     )
+
+
+#: One HTTP session (urllib3 connection pools) per endpoint and its settings, for the whole
+#: process: a role chain's calls share one TCP and TLS connection while the server keeps it open.
+_HTTP_SESSIONS: dict = {}
+
+
+def _http_session(url: str, environ: Mapping[str, str]):
+    """The process's HTTP session for this endpoint; botocore's own socket options (TCP_NODELAY).
+
+    Without TCP_NODELAY, urllib3's separate writes of a request's headers and body
+    meet Nagle's algorithm and the server's delayed ACK: about 40 ms per request.
+    """
+    import socket
+
+    from botocore.httpsession import URLLib3Session
+    from botocore.utils import get_environ_proxies
+
+    verify = environ.get("AWS_CA_BUNDLE") or True
+    proxies = get_environ_proxies(url)
+    timeout = (_timeout("MFAENV_CONNECT_TIMEOUT", CONNECT_TIMEOUT, environ),
+               _timeout("MFAENV_READ_TIMEOUT", READ_TIMEOUT, environ))
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.netloc, verify, tuple(sorted(proxies.items())), timeout)
+    if key not in _HTTP_SESSIONS:
+        _HTTP_SESSIONS[key] = URLLib3Session(
+            verify=verify, proxies=proxies, timeout=timeout,
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+    return _HTTP_SESSIONS[key]
 
 
 class _TooLate(Exception):
@@ -334,6 +386,7 @@ def _exchange(http, prepared) -> Tuple[int, bytes, Mapping[str, str]]:
     while True:
         chunk = response.raw.read(64 * 1024)
         if not chunk:
+            response.raw.release_conn()  # back to the pool, for the next call of this process
             return response.status_code, b"".join(chunks), response.headers
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
@@ -396,6 +449,10 @@ def _connection_reason(error: Exception) -> str:
         "SSLError": "TLS failed (set AWS_CA_BUNDLE?)",
         "ProxyConnectionError": "proxy failed",
         "ConnectionClosedError": "connection closed",
+        "ProtocolError": "connection closed",
+        "ConnectionResetError": "connection reset",
+        "RemoteDisconnected": "connection closed",
+        "IncompleteRead": "connection closed mid-answer",
     }.get(name, name)
 
 

@@ -97,6 +97,11 @@ def prepare(
 
         persist.check_writable(store.credentials_path, chain.name, store.config_path)
 
+    from mfaenv.aws.endpoints import with_profile_settings
+
+    # The STS calls (only they) see the profiles' use_fips_endpoint / use_dualstack_endpoint.
+    call_environ = with_profile_settings(environ, _names_of(chain), store.lookup)
+
     def ask_code() -> str:
         if not ask:
             raise RenewalNotPossible(f"profile '{chain.name}': a new session needs an MFA code")
@@ -104,16 +109,17 @@ def prepare(
 
         from mfaenv.terminal import codeinput
 
-        sts.check_endpoint(environ)  # named before a code is asked for, and wasted on it
+        # Named before a code is asked for, and wasted on it.
+        sts.check_endpoint(call_environ, [chain.base.call_region, *(role.call_region for role in chain.roles)], chain.name)
         return codeinput.obtain_code(chain.name, chain.base.serial, request.code_command or chain.code_command)
 
     session, origin = sessions.obtain(
-        chain, environ, code=code, ask_code=ask_code, force=request.force,
+        chain, call_environ, code=code, ask_code=ask_code, force=request.force,
         duration=request.duration, min_seconds_left=min_seconds_left, persisted=lambda: store.persisted_with_digest(chain),
     )
     # What the session depends on, recorded beside it in the shell and the file: a later run
     # reuses it from there only while the profile still resolves to the same (sessions.Reused).
-    digest = sessions.session_digest(chain, environ)
+    digest = sessions.session_digest(chain, call_environ)
     if request.persist:
         # Also a reused session: `mfaenv stage --persist` must leave [stage] holding it
         # (no write happens when the file already does).
@@ -194,6 +200,12 @@ def renew(shell: str, environ: Mapping[str, str] = os.environ) -> str:
         )
         print("mfaenv: renewed at the prompt: " + line[len("mfaenv: "):], file=sys.stderr)
     return dialect.render(prepared.variables)
+
+
+def _names_of(chain: Chain) -> "List[str]":
+    """The chain's profiles, the target first and then those beneath it (the order a region is found in)."""
+    names = [chain.name, *(role.profile for role in reversed(chain.roles)), chain.base.name, chain.base.source]
+    return list(dict.fromkeys(name for name in names if name))
 
 
 def _check_duration(duration: Optional[int], chain: Chain) -> None:
