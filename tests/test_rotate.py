@@ -377,6 +377,51 @@ def test_a_denied_delete_leaves_the_new_key_in_the_file_and_says_what_to_do(worl
     assert "mfaenv rotate stage --delete-inactive" in line
 
 
+def test_a_denied_deactivation_leaves_both_keys_active_and_says_what_to_do(world):
+    world.gate.denied.add("UpdateAccessKey")
+    result = world.rotate("stage", "123456")
+    assert result.returncode == 4 and result.stderr.count("\n") == 1
+    new = world.file_key()["aws_access_key_id"]
+    assert world.keys() == {new: "Active", world.old_key: "Active"}
+    assert f"the old key {world.old_key} is still active: deactivate and delete it" in result.stderr
+    assert "DeleteAccessKey" not in world.gate.actions()
+
+
+def test_keys_kept_in_the_config_file_are_rotated_where_they_are(world):
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + f"\n[profile ci]\naws_access_key_id = {world.old_key}\n"
+                      f"aws_secret_access_key = {world.old_secret}\nmfa_serial = arn:aws:iam::{ACCOUNT}:mfa/jane\n")
+    before = config.read_bytes()
+    result = world.rotate("ci", "123456")
+    assert result.returncode == 0, result.stderr
+    diff = changed_lines(before, config.read_bytes())
+    assert sorted(line[:2] + line[2:].split("=")[0].strip() for line in diff) == [
+        "+ aws_access_key_created", "+ aws_access_key_id", "+ aws_secret_access_key",
+        "- aws_access_key_id", "- aws_secret_access_key",
+    ], diff
+    assert world.credentials.read_bytes() == world.seed
+
+
+def test_keys_of_no_iam_user_and_a_bad_iam_endpoint_are_refused_before_a_code_is_spent(world):
+    world.standin.user(world.old_key, f"arn:aws:iam::{ACCOUNT}:root")
+    root = world.rotate("stage", "123456")
+    assert root.returncode == 3 and "the account's root user, not an IAM user" in root.stderr
+    bad = world.rotate("stage", "123456", env={**world.env, "AWS_ENDPOINT_URL_IAM": "ftp://user:pa55@host"})
+    assert bad.returncode == 3 and "AWS_ENDPOINT_URL_IAM is not a usable IAM endpoint" in bad.stderr
+    assert "pa55" not in bad.stderr
+    assert world.standin.calls("GetSessionToken") == [] and world.gate.requests == []
+    assert world.credentials.read_bytes() == world.seed
+
+
+def test_list_with_its_key_age_loads_no_aws_library(world):
+    from test_imports import AWS_SDK, imported_modules
+
+    modules, result = imported_modules(["list"], world.env)
+    assert result.returncode == 0 and "KEY AGE" in result.stdout
+    assert "mfaenv.commands.rotate" in modules
+    assert [name for name in modules if name.split(".")[0] in AWS_SDK] == []
+
+
 # -- rotate --check -------------------------------------------------------------------------------------------------
 
 
