@@ -340,6 +340,36 @@ def test_a_new_key_never_accepted_stays_in_the_file_and_the_old_one_active(world
     assert (f"aws iam delete-access-key --user-name {world.user} --access-key-id {world.old_key}"
             in result.stderr)
     assert "UpdateAccessKey" not in world.gate.actions()
+    assert world.file_key()["aws_access_key_previous"] == world.old_key
+    # Once STS accepts the new key, the next rotate finishes the rotation instead of starting another.
+    world.standin.refuse_new_keys(0)
+    world.standin.user(new, world.arn)
+    finished = world.rotate("stage", "234567")
+    assert finished.returncode == 0, finished.stderr
+    assert world.keys() == {new: "Active"} and world.gate.actions().count("CreateAccessKey") == 1
+    assert sorted(line[:2] + line[2:].split("=")[0].strip()
+                  for line in changed_lines(world.seed, world.credentials.read_bytes())) == [
+        "+ aws_access_key_created", "+ aws_access_key_id", "+ aws_secret_access_key",
+        "- aws_access_key_id", "- aws_secret_access_key",
+    ]
+
+
+def test_killed_after_the_write_the_next_rotate_finishes_the_rotation(world):
+    world.gate.kill_during = "UpdateAccessKey"  # the old key is deactivated, and mfaenv never hears of it
+    process = subprocess.Popen([sys.executable, "-m", "mfaenv", "rotate", "stage", "123456"], env=world.env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    world.gate.pid.append(process.pid)
+    stdout, _stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL and stdout == b""
+    new = world.file_key()["aws_access_key_id"]
+    assert world.keys() == {new: "Active", world.old_key: "Inactive"}
+    world.gate.kill_during = None
+    world.standin.user(new, world.arn)
+    finished = world.rotate("stage", "234567")
+    assert finished.returncode == 0, finished.stderr
+    assert world.keys() == {new: "Active"} and world.file_key()["aws_access_key_id"] == new
+    assert "aws_access_key_previous" not in world.file_key()
 
 
 def test_ctrl_c_while_waiting_for_the_new_key_says_what_is_where(world):
@@ -374,7 +404,16 @@ def test_a_denied_delete_leaves_the_new_key_in_the_file_and_says_what_to_do(worl
     assert f"the new key {new} is in [stage-default]" in line
     assert f"the old key {world.old_key} is deactivated but not deleted" in line
     assert f"aws iam delete-access-key --user-name {world.user} --access-key-id {world.old_key}" in line
-    assert "mfaenv rotate stage --delete-inactive" in line
+    assert "run 'mfaenv rotate stage' again once IAM allows it" in line
+    # Once IAM allows it, the next rotate finishes this one: no new key, the old one deleted.
+    world.gate.denied.clear()
+    world.standin.user(new, world.arn)
+    finished = world.rotate("stage", "234567", env=loud(world.env))
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr == (f"mfaenv: finished the interrupted rotation of IAM user {world.user} ([stage-default] "
+                               f"of {world.credentials}): key {new} in use; old key {world.old_key} deleted\n")
+    assert world.keys() == {new: "Active"} and world.file_key()["aws_access_key_id"] == new
+    assert "aws_access_key_previous" not in world.file_key()
 
 
 def test_a_denied_deactivation_leaves_both_keys_active_and_says_what_to_do(world):
@@ -383,7 +422,7 @@ def test_a_denied_deactivation_leaves_both_keys_active_and_says_what_to_do(world
     assert result.returncode == 4 and result.stderr.count("\n") == 1
     new = world.file_key()["aws_access_key_id"]
     assert world.keys() == {new: "Active", world.old_key: "Active"}
-    assert f"the old key {world.old_key} is still active: deactivate and delete it" in result.stderr
+    assert f"the old key {world.old_key} is still active: run 'mfaenv rotate stage' again" in result.stderr
     assert "DeleteAccessKey" not in world.gate.actions()
 
 

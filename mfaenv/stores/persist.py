@@ -110,6 +110,9 @@ def remove_session(path: Path, section: str) -> bool:
 
 #: Written beside the long-term keys by `mfaenv rotate`: when IAM created them (read by `mfaenv list` only).
 KEY_CREATED = "aws_access_key_created"
+#: Written by `mfaenv rotate` with a new key, removed once the old key is retired: the old key's id, so that the
+#: next `mfaenv rotate` finishes a rotation that was interrupted (or failed) after the write.
+KEY_PREVIOUS = "aws_access_key_previous"
 
 
 def check_key_section(path: Path, section: str) -> None:
@@ -126,7 +129,7 @@ def check_key_section(path: Path, section: str) -> None:
 
 
 def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id: str, new_secret: str,
-                           created: Optional[str] = None) -> None:
+                           created: Optional[str] = None, previous: Optional[str] = None) -> None:
     """Put a new long-term key in place of ``old_key_id`` in ``[section]`` (credentials or config file).
 
     The lines of aws_access_key_id and aws_secret_access_key are replaced where they
@@ -138,6 +141,8 @@ def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id
     values = {"aws_access_key_id": new_key_id, "aws_secret_access_key": new_secret}
     if created:
         values[KEY_CREATED] = created
+    if previous:
+        values[KEY_PREVIOUS] = previous
     _check_values(values, path)
 
     def edit(document: Document) -> bytes:
@@ -151,6 +156,18 @@ def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id
 
     edit_file(path, lambda data: edit(Document.parse(data, path)))
     warn_if_readable_by_others(resolve(path), path, "a long-term access key")
+
+
+def clear_previous_key(path: Path, section: str, key_id: str) -> bool:
+    """Remove the KEY_PREVIOUS line from ``[section]`` while the section holds ``key_id``; False when nothing changed."""
+
+    def edit(document: Document) -> Optional[bytes]:
+        keys = document.before.get(section, {})
+        if keys.get("aws_access_key_id") != key_id or KEY_PREVIOUS not in keys:
+            return None
+        return document.without_keys(section, [KEY_PREVIOUS])
+
+    return edit_file(path, lambda data: edit(Document.parse(data, path)))
 
 
 def updated_text(data: bytes, section: str, values: Mapping[str, str], path: Path = Path("credentials")) -> bytes:
