@@ -241,6 +241,18 @@ def test_keep_old_through_a_role_profile_with_a_code_asked_once(world):
     assert world.standin.calls("AssumeRole") == []  # the role plays no part: the user's keys are rotated
 
 
+def test_the_code_asked_on_the_terminal_is_asked_once(world):
+    from conftest import run_on_terminal
+
+    process, screen, stdout, stderr = run_on_terminal(
+        [sys.executable, "-m", "mfaenv", "rotate", "stage"], world.env, "123456\r")
+    assert process.returncode == 0, stderr
+    assert stdout == "" and screen.count("MFA code for") == 1
+    [mfa] = world.standin.calls("GetSessionToken")
+    assert mfa.form["TokenCode"] == "123456"
+    assert world.keys() == {world.file_key()["aws_access_key_id"]: "Active"}
+
+
 def test_without_a_code_or_a_terminal_nothing_changes(world):
     result = world.rotate("stage")
     assert result.returncode == 6 and "MFA code" in result.stderr

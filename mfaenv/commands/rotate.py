@@ -93,7 +93,7 @@ def _config_section(store: ProfileStore, name: str) -> Mapping[str, str]:
 
 def store_new_key(location: KeyLocation, old_key_id: str, new_key_id: str, new_secret: str,
                   created: Optional[datetime]) -> None:
-    """Write the new key where the old one was, with the old key's id until it is retired (see finish_rotation).
+    """Write the new key where the old one was, with the old key's id until it is retired (see _finish).
 
     The one place a rotated key is stored (the OS credential store may join the file here).
     """
@@ -170,7 +170,8 @@ def rotate(request: RotateRequest, environ: Mapping[str, str] = os.environ) -> s
             raise
         if isinstance(error, KeyboardInterrupt):  # just after the file was replaced: it holds the new key
             raise Interrupted(f"interrupted; the new key {new.access_key_id} is in {location.describe()}; "
-                              f"the old key {old} is still active: {_delete_advice(chain, user, old)}") from None
+                              f"the old key {old} is still active: run 'mfaenv rotate {chain.name}' again to finish, "
+                              f"or {_delete_advice(chain, user, old)}") from None
     # From here on the file holds the new key: the old key's sessions are of no more use to mfaenv.
     try:
         _forget_sessions_of(old, environ)
@@ -179,7 +180,8 @@ def rotate(request: RotateRequest, environ: Mapping[str, str] = os.environ) -> s
         rotation_finished(location, new.access_key_id)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; the new key {new.access_key_id} is in {location.describe()}; the old key "
-                          f"{old} may still be active: {_delete_advice(chain, user, old)}") from None
+                          f"{old} may still be active: run 'mfaenv rotate {chain.name}' again to finish, "
+                          f"or {_delete_advice(chain, user, old)}") from None
     return f"rotated the access key of IAM user {user} ({location.describe()}): new key {new.access_key_id}; " \
            f"old key {old} {what}"
 
