@@ -48,6 +48,8 @@ class IamGate:
         self.pid: List[int] = []  # the process to kill, set by the test once it started it
         self.rewrites: Dict[str, Callable[[str], str]] = {}
         self.before: Dict[str, Callable[[], None]] = {}
+        #: Called with (key id, secret) of each key CreateAccessKey made (to let the STS stand-in know it).
+        self.on_created: Optional[Callable[[str, str], None]] = None
         gate = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,6 +78,10 @@ class IamGate:
                     # IAM did it, and mfaenv never hears of it: killed before the answer arrives.
                     os.kill(gate.pid[0], signal.SIGKILL)
                     return
+                created = re.search(r"<AccessKeyId>([^<]+)</AccessKeyId>.*<SecretAccessKey>([^<]+)</SecretAccessKey>",
+                                    body.decode(), re.S) if action == "CreateAccessKey" else None
+                if created and gate.on_created is not None:
+                    gate.on_created(created.group(1), created.group(2))
                 if action in gate.rewrites:
                     body = gate.rewrites[action](body.decode()).encode()
                 self._send(status, body)
@@ -258,6 +264,36 @@ def test_without_a_code_or_a_terminal_nothing_changes(world):
     assert result.returncode == 6 and "MFA code" in result.stderr
     assert world.credentials.read_bytes() == world.seed and world.keys() == {world.old_key: "Active"}
     assert world.gate.requests == []
+
+
+def test_keys_in_the_os_credential_store_are_rotated_there(world, secret_service):
+    env = {key: value for key, value in world.env.items() if not key.startswith(("DBUS_", "PYTHON_KEYRING"))}
+    env.update(secret_service)
+    world.standin.allow(world.old_key, world.old_secret)  # STS keeps knowing the keys once they leave the file
+    world.gate.on_created = world.standin.allow
+    moved = run_mfaenv(["keys", "import", "stage-default"], env)
+    assert moved.returncode == 0, moved.stderr
+    before = world.credentials.read_bytes()
+    assert world.old_secret.encode() not in before and f"mfaenv_keyring = {world.old_key}".encode() in before
+    result = world.rotate("stage", "123456", env=loud(env))
+    assert result.returncode == 0, result.stderr
+    new = world.file_key()["mfaenv_keyring"]
+    assert new != world.old_key and world.keys() == {new: "Active"}
+    assert f"(the Secret Service item that [stage-default] of {world.credentials} names): new key {new}" in result.stderr
+    # Only the line naming the item changed in the file (and the creation time came along); no secret in it.
+    diff = changed_lines(before, world.credentials.read_bytes())
+    assert sorted(line[:2] + line[2:].split("=")[0].strip() for line in diff) == [
+        "+ aws_access_key_created", "+ mfaenv_keyring", "- mfaenv_keyring"], diff
+    assert b"aws_secret_access_key" not in world.credentials.read_bytes().split(b"[stage-default]")[1].split(b"[")[0]
+    # The new key signs from the store; the old key's item is gone with the key.
+    fetched = run_mfaenv(["stage", "654321"], env)
+    assert fetched.returncode == 0, fetched.stderr
+    assert world.standin.calls("GetSessionToken")[-1].signing_key_id == new
+    items = subprocess.run([sys.executable, "-c",
+                            "import sys, json; from mfaenv.stores import oskeyring as k\n"
+                            f"print(json.dumps([k.get('mfaenv long-term keys', n) is not None for n in sys.argv[1:]]))",
+                            world.old_key, new], env=env, capture_output=True, text=True, timeout=60)
+    assert items.stdout.strip() == "[false, true]", items.stderr
 
 
 # -- two keys already ---------------------------------------------------------------------------------------------

@@ -54,18 +54,34 @@ class RotateRequest(namedtuple("RotateRequest", [
 
 
 class KeyLocation(NamedTuple):
-    """Where a profile's long-term keys live: a file and the section in it."""
+    """Where a profile's long-term keys live: a file and the section in it, or the OS credential store
+    (``in_store``), named by the ``mfaenv_keyring`` line of that section."""
 
     path: object  # a pathlib.Path
     section: str
+    in_store: bool = False
 
     def describe(self) -> str:
+        if self.in_store:
+            from mfaenv.stores import keystore
+
+            return f"the {keystore.backend_name()} item that [{self.section}] of {self.path} names"
         return f"[{self.section}] of {self.path}"
+
+    def key_id(self, sections: Mapping[str, Mapping[str, str]]) -> Optional[str]:
+        """The key id this location holds in these sections (as read from its file)."""
+        from mfaenv.profiles import KEYRING_MARKER
+
+        return sections.get(self.section, {}).get(KEYRING_MARKER if self.in_store else "aws_access_key_id")
 
 
 def key_location(store: ProfileStore, chain: Chain) -> KeyLocation:
     """The section that holds the chain's long-term keys, as ProfileStore.lookup found them."""
+    from mfaenv.profiles import IN_STORE
+
     source = chain.base.source
+    if chain.base.keys_in == IN_STORE:
+        return KeyLocation(store.credentials_path, source, in_store=True)
     if store.credentials.get(source, {}).get("aws_access_key_id"):
         location = KeyLocation(store.credentials_path, source)
         keys = store.credentials.get(source, {})
@@ -99,15 +115,43 @@ def store_new_key(location: KeyLocation, old_key_id: str, new_key_id: str, new_s
     """
     from mfaenv.stores import persist
 
-    persist.replace_long_term_keys(location.path, location.section, old_key_id, new_key_id, new_secret,
-                                   _iso(created) if created else None, previous=old_key_id)
+    created_text = _iso(created) if created else None
+    if not location.in_store:
+        persist.replace_long_term_keys(location.path, location.section, old_key_id, new_key_id, new_secret,
+                                       created_text, previous=old_key_id)
+        return
+    from mfaenv.stores import keystore
+
+    try:
+        keystore.put(new_key_id, new_secret)  # read back; then the file's line names it
+        persist.replace_long_term_keys(location.path, location.section, old_key_id, new_key_id, None,
+                                       created_text, previous=old_key_id)
+    except BaseException:
+        _forget_stored(new_key_id)
+        raise
+
+
+def _forget_stored(key_id: str) -> None:
+    """Remove the credential store's item of a key mfaenv stored (best effort)."""
+    from mfaenv.stores import keystore
+
+    try:
+        keystore.remove(key_id)
+    except MfaenvError:
+        pass
+
+
+def retired(location: KeyLocation, key_id: str) -> None:
+    """The old key was deleted in IAM: its item in the credential store goes too (mfaenv wrote it)."""
+    if location.in_store:
+        _forget_stored(key_id)
 
 
 def previous_key(store: ProfileStore, location: KeyLocation) -> Optional[str]:
     """The old key an earlier rotation wrote beside the new one and did not retire, if any."""
     from mfaenv.stores import persist
 
-    if location.path == store.credentials_path:
+    if location.in_store or location.path == store.credentials_path:
         return store.credentials.get(location.section, {}).get(persist.KEY_PREVIOUS)
     return _config_section(store, location.section).get(persist.KEY_PREVIOUS)
 
@@ -218,8 +262,10 @@ def _iam_user(chain: Chain, environ: Mapping[str, str]) -> str:
     """The IAM user the long-term keys belong to: GetCallerIdentity signed with them, no MFA needed."""
     from mfaenv.aws import iam
 
+    from mfaenv.sessions import long_term_secret
+
     base = chain.base
-    identity = iam.caller_identity(base.access_key_id, base.secret_access_key, profile=chain.name,
+    identity = iam.caller_identity(base.access_key_id, long_term_secret(base), profile=chain.name,
                                    region=base.call_region, environ=environ)
     if identity.user_name is None:
         what = "the account's root user" if identity.arn.endswith(":root") else identity.arn
@@ -306,7 +352,7 @@ def _holds(location: KeyLocation, key_id: str) -> bool:
     from mfaenv.profiles import read_sections
 
     try:
-        return read_sections(location.path).get(location.section, {}).get("aws_access_key_id") == key_id
+        return location.key_id(read_sections(location.path)) == key_id
     except MfaenvError:
         return True
 
@@ -377,6 +423,7 @@ def _retire_old_key(client, chain: Chain, user: str, old: str, new: str, locatio
             f"{error}; {written}; the old key {old} is deactivated but not deleted: run 'mfaenv rotate {chain.name}' "
             f"again once IAM allows it, or delete it in IAM, or {_delete_advice(chain, user, old)}"
         ) from None
+    retired(location, old)
     return "deleted"
 
 
@@ -427,7 +474,9 @@ def check(profile: str, max_age: int, code: Optional[str] = None, code_command: 
         session = _mfa_session(chain, environ, code, code_command)
         signer = (session.access_key_id, session.secret_access_key, session.session_token)
     except NoTerminalError:
-        signer = (base.access_key_id, base.secret_access_key, None)
+        from mfaenv.sessions import long_term_secret
+
+        signer = (base.access_key_id, long_term_secret(base), None)
     client = iam.Iam(*signer, profile=chain.name, region=base.call_region, environ=environ)
     now = now or datetime.now(timezone.utc)
     rows = [["USER", "ACCESS KEY", "STATUS", "CREATED", "AGE"]]

@@ -128,7 +128,7 @@ def check_key_section(path: Path, section: str) -> None:
     check_free_space(target, path, len(snapshot.data))
 
 
-def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id: str, new_secret: str,
+def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id: str, new_secret: Optional[str],
                            created: Optional[str] = None, previous: Optional[str] = None) -> None:
     """Put a new long-term key in place of ``old_key_id`` in ``[section]`` (credentials or config file).
 
@@ -137,8 +137,14 @@ def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id
     last key) when ``created`` is given, and every other byte stays; atomic and
     under the lock (edit_file). Refused, with the file unchanged, when the section no
     longer holds ``old_key_id`` (someone edited it meanwhile) or holds a session.
+
+    ``new_secret`` None: the keys are in the OS credential store, and the section's
+    ``mfaenv_keyring`` line (which names them) is what changes, to ``new_key_id``.
     """
-    values = {"aws_access_key_id": new_key_id, "aws_secret_access_key": new_secret}
+    id_key = "aws_access_key_id" if new_secret is not None else KEYRING_MARKER
+    values = {id_key: new_key_id}
+    if new_secret is not None:
+        values["aws_secret_access_key"] = new_secret
     if created:
         values[KEY_CREATED] = created
     if previous:
@@ -147,7 +153,7 @@ def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id
 
     def edit(document: Document) -> bytes:
         keys = document.before.get(section, {})
-        if keys.get("aws_access_key_id") != old_key_id or _real_value(keys.get("aws_session_token")):
+        if keys.get(id_key) != old_key_id or _real_value(keys.get("aws_session_token")):
             raise PersistError(
                 f"[{section}] of {path} no longer holds the access key {old_key_id} (edited meanwhile?); "
                 f"the file is unchanged"
@@ -163,7 +169,7 @@ def clear_previous_key(path: Path, section: str, key_id: str) -> bool:
 
     def edit(document: Document) -> Optional[bytes]:
         keys = document.before.get(section, {})
-        if keys.get("aws_access_key_id") != key_id or KEY_PREVIOUS not in keys:
+        if key_id not in (keys.get("aws_access_key_id"), keys.get(KEYRING_MARKER)) or KEY_PREVIOUS not in keys:
             return None
         return document.without_keys(section, [KEY_PREVIOUS])
 
