@@ -2,7 +2,7 @@
 
 ``caller_identity`` is an STS call and goes through sts.py's hand-rolled request
 (same endpoint, deadline, size bound and retries as GetSessionToken). The IAM
-calls use botocore's client, imported here and only when one is built: IAM's
+calls use botocore's client, imported here and only when one is built: the
 many operations of IAM's Query protocol are what the client is for, and
 the commands that call IAM are rare (the hot paths never import this module).
 
