@@ -48,6 +48,8 @@ class IamGate:
         self.pid: List[int] = []  # the process to kill, set by the test once it started it
         self.rewrites: Dict[str, Callable[[str], str]] = {}
         self.before: Dict[str, Callable[[], None]] = {}
+        #: Called with (key id, secret) of each key CreateAccessKey made (to let the STS stand-in know it).
+        self.on_created: Optional[Callable[[str, str], None]] = None
         gate = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,6 +78,10 @@ class IamGate:
                     # IAM did it, and mfaenv never hears of it: killed before the answer arrives.
                     os.kill(gate.pid[0], signal.SIGKILL)
                     return
+                created = re.search(r"<AccessKeyId>([^<]+)</AccessKeyId>.*<SecretAccessKey>([^<]+)</SecretAccessKey>",
+                                    body.decode(), re.S) if action == "CreateAccessKey" else None
+                if created and gate.on_created is not None:
+                    gate.on_created(created.group(1), created.group(2))
                 if action in gate.rewrites:
                     body = gate.rewrites[action](body.decode()).encode()
                 self._send(status, body)
@@ -241,11 +247,53 @@ def test_keep_old_through_a_role_profile_with_a_code_asked_once(world):
     assert world.standin.calls("AssumeRole") == []  # the role plays no part: the user's keys are rotated
 
 
+def test_the_code_asked_on_the_terminal_is_asked_once(world):
+    from conftest import run_on_terminal
+
+    process, screen, stdout, stderr = run_on_terminal(
+        [sys.executable, "-m", "mfaenv", "rotate", "stage"], world.env, "123456\r")
+    assert process.returncode == 0, stderr
+    assert stdout == "" and screen.count("MFA code for") == 1
+    [mfa] = world.standin.calls("GetSessionToken")
+    assert mfa.form["TokenCode"] == "123456"
+    assert world.keys() == {world.file_key()["aws_access_key_id"]: "Active"}
+
+
 def test_without_a_code_or_a_terminal_nothing_changes(world):
     result = world.rotate("stage")
     assert result.returncode == 6 and "MFA code" in result.stderr
     assert world.credentials.read_bytes() == world.seed and world.keys() == {world.old_key: "Active"}
     assert world.gate.requests == []
+
+
+def test_keys_in_the_os_credential_store_are_rotated_there(world, secret_service):
+    env = {key: value for key, value in world.env.items() if not key.startswith(("DBUS_", "PYTHON_KEYRING"))}
+    env.update(secret_service)
+    world.standin.allow(world.old_key, world.old_secret)  # STS keeps knowing the keys once they leave the file
+    world.gate.on_created = world.standin.allow
+    moved = run_mfaenv(["keys", "import", "stage-default"], env)
+    assert moved.returncode == 0, moved.stderr
+    before = world.credentials.read_bytes()
+    assert world.old_secret.encode() not in before and f"mfaenv_keyring = {world.old_key}".encode() in before
+    result = world.rotate("stage", "123456", env=loud(env))
+    assert result.returncode == 0, result.stderr
+    new = world.file_key()["mfaenv_keyring"]
+    assert new != world.old_key and world.keys() == {new: "Active"}
+    assert f"(the Secret Service item that [stage-default] of {world.credentials} names): new key {new}" in result.stderr
+    # Only the line naming the item changed in the file (and the creation time came along); no secret in it.
+    diff = changed_lines(before, world.credentials.read_bytes())
+    assert sorted(line[:2] + line[2:].split("=")[0].strip() for line in diff) == [
+        "+ aws_access_key_created", "+ mfaenv_keyring", "- mfaenv_keyring"], diff
+    assert b"aws_secret_access_key" not in world.credentials.read_bytes().split(b"[stage-default]")[1].split(b"[")[0]
+    # The new key signs from the store; the old key's item is gone with the key.
+    fetched = run_mfaenv(["stage", "654321"], env)
+    assert fetched.returncode == 0, fetched.stderr
+    assert world.standin.calls("GetSessionToken")[-1].signing_key_id == new
+    items = subprocess.run([sys.executable, "-c",
+                            "import sys, json; from mfaenv.stores import oskeyring as k\n"
+                            f"print(json.dumps([k.get('mfaenv long-term keys', n) is not None for n in sys.argv[1:]]))",
+                            world.old_key, new], env=env, capture_output=True, text=True, timeout=60)
+    assert items.stdout.strip() == "[false, true]", items.stderr
 
 
 # -- two keys already ---------------------------------------------------------------------------------------------
@@ -340,6 +388,36 @@ def test_a_new_key_never_accepted_stays_in_the_file_and_the_old_one_active(world
     assert (f"aws iam delete-access-key --user-name {world.user} --access-key-id {world.old_key}"
             in result.stderr)
     assert "UpdateAccessKey" not in world.gate.actions()
+    assert world.file_key()["aws_access_key_previous"] == world.old_key
+    # Once STS accepts the new key, the next rotate finishes the rotation instead of starting another.
+    world.standin.refuse_new_keys(0)
+    world.standin.user(new, world.arn)
+    finished = world.rotate("stage", "234567")
+    assert finished.returncode == 0, finished.stderr
+    assert world.keys() == {new: "Active"} and world.gate.actions().count("CreateAccessKey") == 1
+    assert sorted(line[:2] + line[2:].split("=")[0].strip()
+                  for line in changed_lines(world.seed, world.credentials.read_bytes())) == [
+        "+ aws_access_key_created", "+ aws_access_key_id", "+ aws_secret_access_key",
+        "- aws_access_key_id", "- aws_secret_access_key",
+    ]
+
+
+def test_killed_after_the_write_the_next_rotate_finishes_the_rotation(world):
+    world.gate.kill_during = "UpdateAccessKey"  # the old key is deactivated, and mfaenv never hears of it
+    process = subprocess.Popen([sys.executable, "-m", "mfaenv", "rotate", "stage", "123456"], env=world.env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    world.gate.pid.append(process.pid)
+    stdout, _stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL and stdout == b""
+    new = world.file_key()["aws_access_key_id"]
+    assert world.keys() == {new: "Active", world.old_key: "Inactive"}
+    world.gate.kill_during = None
+    world.standin.user(new, world.arn)
+    finished = world.rotate("stage", "234567")
+    assert finished.returncode == 0, finished.stderr
+    assert world.keys() == {new: "Active"} and world.file_key()["aws_access_key_id"] == new
+    assert "aws_access_key_previous" not in world.file_key()
 
 
 def test_ctrl_c_while_waiting_for_the_new_key_says_what_is_where(world):
@@ -374,7 +452,61 @@ def test_a_denied_delete_leaves_the_new_key_in_the_file_and_says_what_to_do(worl
     assert f"the new key {new} is in [stage-default]" in line
     assert f"the old key {world.old_key} is deactivated but not deleted" in line
     assert f"aws iam delete-access-key --user-name {world.user} --access-key-id {world.old_key}" in line
-    assert "mfaenv rotate stage --delete-inactive" in line
+    assert "run 'mfaenv rotate stage' again once IAM allows it" in line
+    # Once IAM allows it, the next rotate finishes this one: no new key, the old one deleted.
+    world.gate.denied.clear()
+    world.standin.user(new, world.arn)
+    finished = world.rotate("stage", "234567", env=loud(world.env))
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr == (f"mfaenv: finished the interrupted rotation of IAM user {world.user} ([stage-default] "
+                               f"of {world.credentials}): key {new} in use; old key {world.old_key} deleted\n")
+    assert world.keys() == {new: "Active"} and world.file_key()["aws_access_key_id"] == new
+    assert "aws_access_key_previous" not in world.file_key()
+
+
+def test_a_denied_deactivation_leaves_both_keys_active_and_says_what_to_do(world):
+    world.gate.denied.add("UpdateAccessKey")
+    result = world.rotate("stage", "123456")
+    assert result.returncode == 4 and result.stderr.count("\n") == 1
+    new = world.file_key()["aws_access_key_id"]
+    assert world.keys() == {new: "Active", world.old_key: "Active"}
+    assert f"the old key {world.old_key} is still active: run 'mfaenv rotate stage' again" in result.stderr
+    assert "DeleteAccessKey" not in world.gate.actions()
+
+
+def test_keys_kept_in_the_config_file_are_rotated_where_they_are(world):
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + f"\n[profile ci]\naws_access_key_id = {world.old_key}\n"
+                      f"aws_secret_access_key = {world.old_secret}\nmfa_serial = arn:aws:iam::{ACCOUNT}:mfa/jane\n")
+    before = config.read_bytes()
+    result = world.rotate("ci", "123456")
+    assert result.returncode == 0, result.stderr
+    diff = changed_lines(before, config.read_bytes())
+    assert sorted(line[:2] + line[2:].split("=")[0].strip() for line in diff) == [
+        "+ aws_access_key_created", "+ aws_access_key_id", "+ aws_secret_access_key",
+        "- aws_access_key_id", "- aws_secret_access_key",
+    ], diff
+    assert world.credentials.read_bytes() == world.seed
+
+
+def test_keys_of_no_iam_user_and_a_bad_iam_endpoint_are_refused_before_a_code_is_spent(world):
+    world.standin.user(world.old_key, f"arn:aws:iam::{ACCOUNT}:root")
+    root = world.rotate("stage", "123456")
+    assert root.returncode == 3 and "the account's root user, not an IAM user" in root.stderr
+    bad = world.rotate("stage", "123456", env={**world.env, "AWS_ENDPOINT_URL_IAM": "ftp://user:pa55@host"})
+    assert bad.returncode == 3 and "AWS_ENDPOINT_URL_IAM is not a usable IAM endpoint" in bad.stderr
+    assert "pa55" not in bad.stderr
+    assert world.standin.calls("GetSessionToken") == [] and world.gate.requests == []
+    assert world.credentials.read_bytes() == world.seed
+
+
+def test_list_with_its_key_age_loads_no_aws_library(world):
+    from test_imports import AWS_SDK, imported_modules
+
+    modules, result = imported_modules(["list"], world.env)
+    assert result.returncode == 0 and "KEY AGE" in result.stdout
+    assert "mfaenv.commands.rotate" in modules
+    assert [name for name in modules if name.split(".")[0] in AWS_SDK] == []
 
 
 # -- rotate --check -------------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 ``caller_identity`` is an STS call and goes through sts.py's hand-rolled request
 (same endpoint, deadline, size bound and retries as GetSessionToken). The IAM
-calls use botocore's client, imported here and only when one is built: IAM's
-JSON-free Query protocol with many operations is what the client is for, and
+calls use botocore's client, imported here and only when one is built: the
+many operations of IAM's Query protocol are what the client is for, and
 the commands that call IAM are rare (the hot paths never import this module).
 
 Endpoint: ``AWS_ENDPOINT_URL_IAM``, else ``AWS_ENDPOINT_URL`` (unless

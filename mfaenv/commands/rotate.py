@@ -54,18 +54,34 @@ class RotateRequest(namedtuple("RotateRequest", [
 
 
 class KeyLocation(NamedTuple):
-    """Where a profile's long-term keys live: a file and the section in it."""
+    """Where a profile's long-term keys live: a file and the section in it, or the OS credential store
+    (``in_store``), named by the ``mfaenv_keyring`` line of that section."""
 
     path: object  # a pathlib.Path
     section: str
+    in_store: bool = False
 
     def describe(self) -> str:
+        if self.in_store:
+            from mfaenv.stores import keystore
+
+            return f"the {keystore.backend_name()} item that [{self.section}] of {self.path} names"
         return f"[{self.section}] of {self.path}"
+
+    def key_id(self, sections: Mapping[str, Mapping[str, str]]) -> Optional[str]:
+        """The key id this location holds in these sections (as read from its file)."""
+        from mfaenv.profiles import KEYRING_MARKER
+
+        return sections.get(self.section, {}).get(KEYRING_MARKER if self.in_store else "aws_access_key_id")
 
 
 def key_location(store: ProfileStore, chain: Chain) -> KeyLocation:
     """The section that holds the chain's long-term keys, as ProfileStore.lookup found them."""
+    from mfaenv.profiles import IN_STORE
+
     source = chain.base.source
+    if chain.base.keys_in == IN_STORE:
+        return KeyLocation(store.credentials_path, source, in_store=True)
     if store.credentials.get(source, {}).get("aws_access_key_id"):
         location = KeyLocation(store.credentials_path, source)
         keys = store.credentials.get(source, {})
@@ -93,11 +109,61 @@ def _config_section(store: ProfileStore, name: str) -> Mapping[str, str]:
 
 def store_new_key(location: KeyLocation, old_key_id: str, new_key_id: str, new_secret: str,
                   created: Optional[datetime]) -> None:
-    """Write the new key where the old one was. The one place a rotated key is stored (the keyring may join it)."""
+    """Write the new key where the old one was, with the old key's id until it is retired (see _finish).
+
+    The one place a rotated key is stored (the OS credential store may join the file here).
+    """
     from mfaenv.stores import persist
 
-    persist.replace_long_term_keys(location.path, location.section, old_key_id, new_key_id, new_secret,
-                                   _iso(created) if created else None)
+    created_text = _iso(created) if created else None
+    if not location.in_store:
+        persist.replace_long_term_keys(location.path, location.section, old_key_id, new_key_id, new_secret,
+                                       created_text, previous=old_key_id)
+        return
+    from mfaenv.stores import keystore
+
+    try:
+        keystore.put(new_key_id, new_secret)  # read back; then the file's line names it
+        persist.replace_long_term_keys(location.path, location.section, old_key_id, new_key_id, None,
+                                       created_text, previous=old_key_id)
+    except BaseException:
+        _forget_stored(new_key_id)
+        raise
+
+
+def _forget_stored(key_id: str) -> None:
+    """Remove the credential store's item of a key mfaenv stored (best effort)."""
+    from mfaenv.stores import keystore
+
+    try:
+        keystore.remove(key_id)
+    except MfaenvError:
+        pass
+
+
+def retired(location: KeyLocation, key_id: str) -> None:
+    """The old key was deleted in IAM: its item in the credential store goes too (mfaenv wrote it)."""
+    if location.in_store:
+        _forget_stored(key_id)
+
+
+def previous_key(store: ProfileStore, location: KeyLocation) -> Optional[str]:
+    """The old key an earlier rotation wrote beside the new one and did not retire, if any."""
+    from mfaenv.stores import persist
+
+    if location.in_store or location.path == store.credentials_path:
+        return store.credentials.get(location.section, {}).get(persist.KEY_PREVIOUS)
+    return _config_section(store, location.section).get(persist.KEY_PREVIOUS)
+
+
+def rotation_finished(location: KeyLocation, key_id: str) -> None:
+    """The old key is retired: its id goes from beside the new key (best effort: a stale one is harmless)."""
+    from mfaenv.stores import persist
+
+    try:
+        persist.clear_previous_key(location.path, location.section, key_id)
+    except MfaenvError:
+        pass
 
 
 def check_location(location: KeyLocation) -> None:
@@ -126,7 +192,11 @@ def rotate(request: RotateRequest, environ: Mapping[str, str] = os.environ) -> s
     client = iam.Iam(session.access_key_id, session.secret_access_key, session.session_token,
                      profile=chain.name, region=base.call_region, environ=environ)
     old = base.access_key_id
-    _make_room(client, chain, user, old, location, request)
+    keys = client.list_access_keys(user)
+    previous = previous_key(store, location)
+    if previous and previous != old and previous in [key.access_key_id for key in keys]:
+        return _finish(client, chain, user, old, previous, location, request.keep_old, environ)
+    _make_room(client, chain, user, old, location, request, keys)
     try:
         new = client.create_access_key(user)
     except IamRejectedError as error:
@@ -144,17 +214,33 @@ def rotate(request: RotateRequest, environ: Mapping[str, str] = os.environ) -> s
             raise
         if isinstance(error, KeyboardInterrupt):  # just after the file was replaced: it holds the new key
             raise Interrupted(f"interrupted; the new key {new.access_key_id} is in {location.describe()}; "
-                              f"the old key {old} is still active: {_delete_advice(chain, user, old)}") from None
+                              f"the old key {old} is still active: run 'mfaenv rotate {chain.name}' again to finish, "
+                              f"or {_delete_advice(chain, user, old)}") from None
     # From here on the file holds the new key: the old key's sessions are of no more use to mfaenv.
     try:
         _forget_sessions_of(old, environ)
         _wait_until_accepted(chain, new.access_key_id, new.secret_access_key, old, user, environ)
         what = _retire_old_key(client, chain, user, old, new.access_key_id, location, request.keep_old)
+        rotation_finished(location, new.access_key_id)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; the new key {new.access_key_id} is in {location.describe()}; the old key "
-                          f"{old} may still be active: {_delete_advice(chain, user, old)}") from None
+                          f"{old} may still be active: run 'mfaenv rotate {chain.name}' again to finish, "
+                          f"or {_delete_advice(chain, user, old)}") from None
     return f"rotated the access key of IAM user {user} ({location.describe()}): new key {new.access_key_id}; " \
            f"old key {old} {what}"
+
+
+def _finish(client, chain: Chain, user: str, key_id: str, previous: str, location: KeyLocation, keep_old: bool,
+            environ: Mapping[str, str]) -> str:
+    """An earlier rotation wrote ``key_id`` and stopped before retiring ``previous``: retire it now.
+
+    ``key_id`` works: it just signed GetCallerIdentity. No new key is made (this one is new).
+    """
+    _forget_sessions_of(previous, environ)
+    what = _retire_old_key(client, chain, user, previous, key_id, location, keep_old)
+    rotation_finished(location, key_id)
+    return f"finished the interrupted rotation of IAM user {user} ({location.describe()}): key {key_id} in use; " \
+           f"old key {previous} {what}"
 
 
 def _checked_code(code: Optional[str]) -> Optional[str]:
@@ -176,8 +262,10 @@ def _iam_user(chain: Chain, environ: Mapping[str, str]) -> str:
     """The IAM user the long-term keys belong to: GetCallerIdentity signed with them, no MFA needed."""
     from mfaenv.aws import iam
 
+    from mfaenv.sessions import long_term_secret
+
     base = chain.base
-    identity = iam.caller_identity(base.access_key_id, base.secret_access_key, profile=chain.name,
+    identity = iam.caller_identity(base.access_key_id, long_term_secret(base), profile=chain.name,
                                    region=base.call_region, environ=environ)
     if identity.user_name is None:
         what = "the account's root user" if identity.arn.endswith(":root") else identity.arn
@@ -215,9 +303,9 @@ def _mfa_session(chain: Chain, environ: Mapping[str, str], code: Optional[str], 
     return session
 
 
-def _make_room(client, chain: Chain, user: str, old: str, location: KeyLocation, request: RotateRequest) -> None:
+def _make_room(client, chain: Chain, user: str, old: str, location: KeyLocation, request: RotateRequest,
+               keys: list) -> None:
     """IAM allows two keys per user: the other one goes first when asked for and safe, else nothing changes."""
-    keys = client.list_access_keys(user)
     if old not in [key.access_key_id for key in keys]:
         raise IamRejectedError(
             f"profile '{chain.name}': IAM does not list {old}, the key in {location.describe()}, among the keys of "
@@ -264,7 +352,7 @@ def _holds(location: KeyLocation, key_id: str) -> bool:
     from mfaenv.profiles import read_sections
 
     try:
-        return read_sections(location.path).get(location.section, {}).get("aws_access_key_id") == key_id
+        return location.key_id(read_sections(location.path)) == key_id
     except MfaenvError:
         return True
 
@@ -303,7 +391,8 @@ def _wait_until_accepted(chain: Chain, key_id: str, secret: str, old: str, user:
                 raise StsUnavailableError(
                     f"profile '{chain.name}': STS did not accept the new key {key_id} within {limit:g} s "
                     f"(IAM is eventually consistent); it is in the credentials file, and the old key {old} is still "
-                    f"active: once 'mfaenv {chain.base.name} --force' works, {_delete_advice(chain, user, old)}"
+                    f"active: once 'mfaenv {chain.base.name} --force' works, run 'mfaenv rotate {chain.name}' again "
+                    f"to finish, or {_delete_advice(chain, user, old)}"
                 ) from None
         time.sleep(pause * random.uniform(0.8, 1.2))
         pause = min(pause * 2, WAIT_PAUSE_MAX)
@@ -322,8 +411,8 @@ def _retire_old_key(client, chain: Chain, user: str, old: str, new: str, locatio
         client.deactivate_access_key(user, old)
     except MfaenvError as error:
         raise type(error)(
-            f"{error}; {written}, but the old key {old} is still active: deactivate and delete it in IAM, or "
-            f"{_delete_advice(chain, user, old)}"
+            f"{error}; {written}, but the old key {old} is still active: run 'mfaenv rotate {chain.name}' again "
+            f"once IAM allows it, or deactivate and delete it in IAM, or {_delete_advice(chain, user, old)}"
         ) from None
     if keep_old:
         return "deactivated (kept: --keep-old)"
@@ -331,10 +420,10 @@ def _retire_old_key(client, chain: Chain, user: str, old: str, new: str, locatio
         client.delete_access_key(user, old)
     except MfaenvError as error:
         raise type(error)(
-            f"{error}; {written}; the old key {old} is deactivated but not deleted: delete it in IAM, or "
-            f"{_delete_advice(chain, user, old)}, or with 'mfaenv rotate {chain.name} --delete-inactive' "
-            f"at the next rotation"
+            f"{error}; {written}; the old key {old} is deactivated but not deleted: run 'mfaenv rotate {chain.name}' "
+            f"again once IAM allows it, or delete it in IAM, or {_delete_advice(chain, user, old)}"
         ) from None
+    retired(location, old)
     return "deleted"
 
 
@@ -385,7 +474,9 @@ def check(profile: str, max_age: int, code: Optional[str] = None, code_command: 
         session = _mfa_session(chain, environ, code, code_command)
         signer = (session.access_key_id, session.secret_access_key, session.session_token)
     except NoTerminalError:
-        signer = (base.access_key_id, base.secret_access_key, None)
+        from mfaenv.sessions import long_term_secret
+
+        signer = (base.access_key_id, long_term_secret(base), None)
     client = iam.Iam(*signer, profile=chain.name, region=base.call_region, environ=environ)
     now = now or datetime.now(timezone.utc)
     rows = [["USER", "ACCESS KEY", "STATUS", "CREATED", "AGE"]]

@@ -111,6 +111,9 @@ def remove_session(path: Path, section: str) -> bool:
 
 #: Written beside the long-term keys by `mfaenv rotate`: when IAM created them (read by `mfaenv list` only).
 KEY_CREATED = "aws_access_key_created"
+#: Written by `mfaenv rotate` with a new key, removed once the old key is retired: the old key's id, so that the
+#: next `mfaenv rotate` finishes a rotation that was interrupted (or failed) after the write.
+KEY_PREVIOUS = "aws_access_key_previous"
 
 
 def check_key_section(path: Path, section: str) -> None:
@@ -126,8 +129,8 @@ def check_key_section(path: Path, section: str) -> None:
     check_free_space(target, path, len(snapshot.data))
 
 
-def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id: str, new_secret: str,
-                           created: Optional[str] = None) -> None:
+def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id: str, new_secret: Optional[str],
+                           created: Optional[str] = None, previous: Optional[str] = None) -> None:
     """Put a new long-term key in place of ``old_key_id`` in ``[section]`` (credentials or config file).
 
     The lines of aws_access_key_id and aws_secret_access_key are replaced where they
@@ -135,15 +138,23 @@ def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id
     last key) when ``created`` is given, and every other byte stays; atomic and
     under the lock (edit_file). Refused, with the file unchanged, when the section no
     longer holds ``old_key_id`` (someone edited it meanwhile) or holds a session.
+
+    ``new_secret`` None: the keys are in the OS credential store, and the section's
+    ``mfaenv_keyring`` line (which names them) is what changes, to ``new_key_id``.
     """
-    values = {"aws_access_key_id": new_key_id, "aws_secret_access_key": new_secret}
+    id_key = "aws_access_key_id" if new_secret is not None else KEYRING_MARKER
+    values = {id_key: new_key_id}
+    if new_secret is not None:
+        values["aws_secret_access_key"] = new_secret
     if created:
         values[KEY_CREATED] = created
+    if previous:
+        values[KEY_PREVIOUS] = previous
     _check_values(values, path)
 
     def edit(document: Document) -> bytes:
         keys = document.before.get(section, {})
-        if keys.get("aws_access_key_id") != old_key_id or _real_value(keys.get("aws_session_token")):
+        if keys.get(id_key) != old_key_id or _real_value(keys.get("aws_session_token")):
             raise PersistError(
                 f"[{section}] of {path} no longer holds the access key {old_key_id} (edited meanwhile?); "
                 f"the file is unchanged"
@@ -152,6 +163,18 @@ def replace_long_term_keys(path: Path, section: str, old_key_id: str, new_key_id
 
     edit_file(path, lambda data: edit(Document.parse(data, path)))
     warn_if_readable_by_others(resolve(path), path, "a long-term access key")
+
+
+def clear_previous_key(path: Path, section: str, key_id: str) -> bool:
+    """Remove the KEY_PREVIOUS line from ``[section]`` while the section holds ``key_id``; False when nothing changed."""
+
+    def edit(document: Document) -> Optional[bytes]:
+        keys = document.before.get(section, {})
+        if key_id not in (keys.get("aws_access_key_id"), keys.get(KEYRING_MARKER)) or KEY_PREVIOUS not in keys:
+            return None
+        return document.without_keys(section, [KEY_PREVIOUS])
+
+    return edit_file(path, lambda data: edit(Document.parse(data, path)))
 
 
 def updated_text(data: bytes, section: str, values: Mapping[str, str], path: Path = Path("credentials")) -> bytes:
