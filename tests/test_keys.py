@@ -22,7 +22,7 @@ from typing import Dict, Optional
 import pytest
 
 from conftest import run_mfaenv
-from test_imports import AWS_SDK, CLI_FRAMEWORKS, imported_modules, loaded, stderr_without_importtime
+from test_imports import AWS_SDK, CLI_FRAMEWORKS, KEYRING, imported_modules, loaded, stderr_without_importtime
 
 SERVICE = "mfaenv long-term keys"
 HEADER = "mfaenv long-term keys 1"
@@ -162,10 +162,10 @@ def test_a_cached_credential_process_with_stored_keys_loads_no_keyring(keys_env,
     modules, result = imported_modules(["credential-process", "dev"], keys_env)
     assert result.returncode == 0, stderr_without_importtime(result)
     assert "mfaenv.profiles" in modules
-    assert loaded(modules, ("keyring", "secretstorage", "jeepney", "mfaenv.stores.keystore", "mfaenv.stores.oskeyring")) == []
+    assert loaded(modules, KEYRING + ("mfaenv.stores.keystore", "mfaenv.stores.oskeyring")) == []
     assert loaded(modules, CLI_FRAMEWORKS + AWS_SDK) == []
     modules, result = imported_modules(["profiles"], keys_env)
-    assert result.returncode == 0 and loaded(modules, ("keyring", "mfaenv.stores.keystore")) == []
+    assert result.returncode == 0 and loaded(modules, KEYRING + ("mfaenv.stores.keystore",)) == []
 
 
 def test_rejected_keys_are_neither_stored_nor_removed_from_the_file(keys_env, aws_home, sts_standin):
@@ -383,3 +383,17 @@ def test_keys_add_asks_on_the_terminal_and_never_shows_the_secret(keys_env, aws_
     assert json.loads(store_item(keys_env, key_id).split("\n", 1)[1])["aws_secret_access_key"] == secret
     listed = run_mfaenv(["keys"], keys_env)
     assert any(line.split()[:2] == ["ops", key_id] for line in listed.stdout.splitlines())
+
+
+def test_persist_refuses_the_section_whose_keys_are_in_the_store(keys_env, aws_home, sts_standin):
+    """A session written there would hide the stored keys from every reader, as it would hide keys in the file."""
+    key_id = keys_env["TEST_KEY_ID"]
+    assert run_mfaenv(["keys", "import", "dev"], keys_env).returncode == 0
+    config = aws_home / ".aws" / "config"
+    config.write_text(config.read_text() + f"\n[profile dev-default]\nmfa_serial = {SERIAL}\n")
+    before = credentials(aws_home)
+    result = run_mfaenv(["get", "dev-default", "123456", "--persist"], keys_env)
+    assert result.returncode == 3, result.stderr
+    assert "its long-term keys are in the OS credential store" in only_line(result.stderr)
+    assert credentials(aws_home) == before and sts_standin.calls("GetSessionToken") == []
+    assert store_item(keys_env, key_id) is not None

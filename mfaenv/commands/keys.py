@@ -119,7 +119,7 @@ def import_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
         _take_back(keystore, key_id, changed, before)
         raise
     if old_marker and old_marker != key_id:
-        _remove_unless_named(store, keystore, old_marker, section)
+        _tidy(store, keystore, old_marker, section)
     return (f"moved the keys of [{section}] ({key_id}) from {store.credentials_file} into the {keystore.backend_name()}; "
             f"[{section}] keeps {KEYRING_MARKER} = {key_id} in their place")
 
@@ -139,11 +139,17 @@ def _take_back(keystore, key_id: str, changed: bool, before: Optional[str]) -> N
 
 def _remove_unless_named(store: ProfileStore, keystore, key_id: str, section: str) -> bool:
     """Delete the store's item of key_id unless another section's marker still names it."""
-    others = [name for name, values in store.credentials.items()
-              if name != section and values.get(KEYRING_MARKER) == key_id]
-    if others:
+    if _named_elsewhere(store, key_id, section):
         return False
     return keystore.remove(key_id)
+
+
+def _tidy(store: ProfileStore, keystore, key_id: str, section: str) -> None:
+    """After the file was written: delete an item no marker names any more; a failure is a warning, as the move is done."""
+    try:
+        _remove_unless_named(store, keystore, key_id, section)
+    except MfaenvError as error:
+        warn(f"the {keystore.backend_name()} item of {key_id} (no longer used) could not be deleted: {error}")
 
 
 def add_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
@@ -174,7 +180,7 @@ def add_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
         _take_back(keystore, key_id, changed, before)
         raise
     if old_marker and old_marker != key_id:
-        _remove_unless_named(store, keystore, old_marker, section)
+        _tidy(store, keystore, old_marker, section)
     return (f"stored the keys of [{section}] ({key_id}) in the {keystore.backend_name()}; "
             f"[{section}] of {store.credentials_file} names them ({KEYRING_MARKER} = {key_id})")
 
@@ -247,6 +253,6 @@ def export_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
     secret = keystore.secret(section, key_id)
     warn(f"writing the secret access key of [{section}] back into {store.credentials_file}, in plaintext")
     persist.put_keys_back(store.credentials_path, section, key_id, secret)
-    _remove_unless_named(store, keystore, key_id, section)
+    _tidy(store, keystore, key_id, section)
     return f"moved the keys of [{section}] ({key_id}) from the {keystore.backend_name()} back into {store.credentials_file}"
 
