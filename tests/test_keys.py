@@ -22,6 +22,7 @@ from typing import Dict, Optional
 import pytest
 
 from conftest import run_mfaenv
+from test_rotate import world  # noqa: F401 (the rotate fixture: a moto IAM user behind IamGate)
 from test_imports import AWS_SDK, CLI_FRAMEWORKS, KEYRING, imported_modules, loaded, stderr_without_importtime
 
 SERVICE = "mfaenv long-term keys"
@@ -397,3 +398,40 @@ def test_persist_refuses_the_section_whose_keys_are_in_the_store(keys_env, aws_h
     assert "its long-term keys are in the OS credential store" in only_line(result.stderr)
     assert credentials(aws_home) == before and sts_standin.calls("GetSessionToken") == []
     assert store_item(keys_env, key_id) is not None
+
+
+def test_rotate_writes_the_new_key_into_the_store_where_the_old_one_was(world, secret_service, tmp_path):
+    """Keys in the store are rotated there: the new item, the marker moved to it (and the key's age), the old item gone."""
+    from test_rotate import changed_lines
+
+    environ = {key: value for key, value in world.env.items() if not key.startswith(("DBUS_", "PYTHON_KEYRING"))}
+    environ.update(secret_service, MFAENV_CACHE_DIR=str(tmp_path / "cache"))
+
+    def stored_secret(key_id: str):
+        item = store_item(environ, key_id)
+        return {json.loads(item.split("\n", 1)[1])["aws_secret_access_key"]} if item else set()
+
+    world.standin.key_lookup = stored_secret  # the stand-in reads the new key's secret where mfaenv put it
+    assert run_mfaenv(["keys", "import", "stage"], environ).returncode == 0
+    imported_text = world.credentials.read_bytes()
+    assert world.old_secret.encode() not in imported_text
+    assert run_mfaenv(["stage", "123456"], environ).returncode == 0
+    result = world.rotate("stage", env={**environ, "MFAENV_QUIET": ""})
+    assert result.returncode == 0, result.stderr
+    [new] = [key for key in world.keys() if key != world.old_key]
+    assert world.keys() == {new: "Active"}
+    assert f"(the Secret Service (named in [stage-default] of {world.credentials})): new key {new}" in result.stderr
+    diff = changed_lines(imported_text, world.credentials.read_bytes())
+    assert [line.split("=")[0].strip() for line in diff] == [
+        "- mfaenv_keyring", "+ mfaenv_keyring", "+ aws_access_key_created"], diff
+    assert f"mfaenv_keyring = {new}\n" in world.credentials.read_text()
+    assert store_item(environ, world.old_key) is None
+    [new_secret] = stored_secret(new)
+    assert new_secret.encode() not in world.credentials.read_bytes() and new_secret not in result.stderr
+    # The next fetch signs with the new key, read from the store.
+    fetched = run_mfaenv(["stage", "654321"], environ)
+    assert fetched.returncode == 0, fetched.stderr
+    last = world.standin.calls("GetSessionToken")[-1]
+    assert last.signing_key_id == new and last.signed_with(new_secret)
+    assert any(line.startswith("stage ") and line.rstrip().endswith("today")
+               for line in run_mfaenv(["list"], environ).stdout.splitlines())

@@ -145,11 +145,22 @@ def _remove_unless_named(store: ProfileStore, keystore, key_id: str, section: st
 
 
 def _tidy(store: ProfileStore, keystore, key_id: str, section: str) -> None:
-    """After the file was written: delete an item no marker names any more; a failure is a warning, as the move is done."""
+    tidy_store(key_id, section, store.credentials_path)
+
+
+def tidy_store(key_id: str, section: str, credentials_path) -> None:
+    """After the file was written: delete the item of key_id unless a marker (of another section) still names
+    it; a failure is a warning, as what the command did is done. For `keys` and `rotate`."""
+    from mfaenv.profiles import read_sections
+    from mfaenv.stores import keystore
+
     try:
-        _remove_unless_named(store, keystore, key_id, section)
+        sections = read_sections(credentials_path)
+        if any(values.get(KEYRING_MARKER) == key_id for values in sections.values()):
+            return
+        keystore.remove(key_id)
     except MfaenvError as error:
-        warn(f"the {keystore.backend_name()} item of {key_id} (no longer used) could not be deleted: {error}")
+        warn(f"the OS credential store's item of {key_id} (no longer used) could not be deleted: {error}")
 
 
 def add_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:

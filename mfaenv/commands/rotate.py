@@ -29,7 +29,7 @@ from mfaenv.errors import (
     IamRejectedError, Interrupted, MfaenvError, NoTerminalError, ProfileError, StsRejectedError, StsUnavailableError,
     UsageError,
 )
-from mfaenv.profiles import Chain, ProfileStore
+from mfaenv.profiles import IN_STORE, KEYRING_MARKER, Chain, ProfileStore
 from mfaenv.shells.expiry import format_expiry
 
 #: Seconds to wait for STS to accept the new key (IAM is eventually consistent): MFAENV_ROTATE_WAIT.
@@ -54,18 +54,26 @@ class RotateRequest(namedtuple("RotateRequest", [
 
 
 class KeyLocation(NamedTuple):
-    """Where a profile's long-term keys live: a file and the section in it."""
+    """Where a profile's long-term keys live: a file and the section in it, or the OS credential store
+    (``in_store``: then the section holds the mfaenv_keyring marker that names the store's item)."""
 
     path: object  # a pathlib.Path
     section: str
+    in_store: bool = False
 
     def describe(self) -> str:
+        if self.in_store:
+            from mfaenv.stores import keystore
+
+            return f"the {keystore.backend_name()} (named in [{self.section}] of {self.path})"
         return f"[{self.section}] of {self.path}"
 
 
 def key_location(store: ProfileStore, chain: Chain) -> KeyLocation:
     """The section that holds the chain's long-term keys, as ProfileStore.lookup found them."""
     source = chain.base.source
+    if chain.base.keys_in == IN_STORE:
+        return KeyLocation(store.credentials_path, source, in_store=True)
     if store.credentials.get(source, {}).get("aws_access_key_id"):
         location = KeyLocation(store.credentials_path, source)
         keys = store.credentials.get(source, {})
@@ -93,17 +101,45 @@ def _config_section(store: ProfileStore, name: str) -> Mapping[str, str]:
 
 def store_new_key(location: KeyLocation, old_key_id: str, new_key_id: str, new_secret: str,
                   created: Optional[datetime]) -> None:
-    """Write the new key where the old one was. The one place a rotated key is stored (the keyring may join it)."""
+    """Write the new key where the old one was. The one place a rotated key is stored."""
     from mfaenv.stores import persist
 
+    if location.in_store:
+        _store_new_key_in_store(location, old_key_id, new_key_id, new_secret, created)
+        return
     persist.replace_long_term_keys(location.path, location.section, old_key_id, new_key_id, new_secret,
                                    _iso(created) if created else None)
+
+
+def _store_new_key_in_store(location: KeyLocation, old_key_id: str, new_key_id: str, new_secret: str,
+                            created: Optional[datetime]) -> None:
+    """The new key into the store (read back), then the marker moved to it in one file write, then the old
+    item deleted. Until the marker moves, the file names the old key, which still works; a failure before
+    that takes the new item back."""
+    from mfaenv.commands.keys import tidy_store
+    from mfaenv.stores import keystore, persist
+
+    changed, before = keystore.store(new_key_id, new_secret)
+    try:
+        persist.replace_marker(location.path, location.section, old_key_id, new_key_id, _iso(created) if created else None)
+    except BaseException:
+        if changed and before is None:
+            try:
+                keystore.remove(new_key_id)
+            except MfaenvError:
+                pass
+        raise
+    tidy_store(old_key_id, location.section, location.path)
 
 
 def check_location(location: KeyLocation) -> None:
     from mfaenv.stores import persist
 
     persist.check_key_section(location.path, location.section)
+    if location.in_store:
+        from mfaenv.stores import oskeyring
+
+        oskeyring.backend()  # no store: refused before a code is spent
 
 
 # -- the rotation ---------------------------------------------------------------------------------------------------
@@ -176,8 +212,10 @@ def _iam_user(chain: Chain, environ: Mapping[str, str]) -> str:
     """The IAM user the long-term keys belong to: GetCallerIdentity signed with them, no MFA needed."""
     from mfaenv.aws import iam
 
+    from mfaenv.sessions import long_term_secret
+
     base = chain.base
-    identity = iam.caller_identity(base.access_key_id, base.secret_access_key, profile=chain.name,
+    identity = iam.caller_identity(base.access_key_id, long_term_secret(base), profile=chain.name,
                                    region=base.call_region, environ=environ)
     if identity.user_name is None:
         what = "the account's root user" if identity.arn.endswith(":root") else identity.arn
@@ -263,8 +301,9 @@ def _holds(location: KeyLocation, key_id: str) -> bool:
     """Whether the file now holds ``key_id``; True when it cannot be read (a key in the file is never deleted)."""
     from mfaenv.profiles import read_sections
 
+    key = KEYRING_MARKER if location.in_store else "aws_access_key_id"
     try:
-        return read_sections(location.path).get(location.section, {}).get("aws_access_key_id") == key_id
+        return read_sections(location.path).get(location.section, {}).get(key) == key_id
     except MfaenvError:
         return True
 
@@ -385,7 +424,9 @@ def check(profile: str, max_age: int, code: Optional[str] = None, code_command: 
         session = _mfa_session(chain, environ, code, code_command)
         signer = (session.access_key_id, session.secret_access_key, session.session_token)
     except NoTerminalError:
-        signer = (base.access_key_id, base.secret_access_key, None)
+        from mfaenv.sessions import long_term_secret
+
+        signer = (base.access_key_id, long_term_secret(base), None)
     client = iam.Iam(*signer, profile=chain.name, region=base.call_region, environ=environ)
     now = now or datetime.now(timezone.utc)
     rows = [["USER", "ACCESS KEY", "STATUS", "CREATED", "AGE"]]
