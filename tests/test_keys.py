@@ -147,6 +147,9 @@ def test_import_then_fetch_role_and_credential_process_sign_with_the_stored_secr
     assert json.loads(hit.stdout)["SessionToken"]
     tab = run_mfaenv(["profiles"], no_store)
     assert tab.returncode == 0 and "dev" in tab.stdout.split()
+    ran = run_mfaenv(["exec", "admin", "--", sys.executable, "-c", "import os; print(os.environ['AWS_SESSION_TOKEN'])"],
+                     no_store)
+    assert ran.returncode == 0 and ran.stdout.strip() == json.loads(hit.stdout)["SessionToken"], ran.stderr
 
     # credential-process fetching anew (another cache, the code from a command) signs with the stored secret.
     fresh = {**keys_env, "MFAENV_CACHE_DIR": str(tmp_path / "other-cache"), "MFAENV_CODE_COMMAND": "echo 654321"}
@@ -234,6 +237,27 @@ def test_a_kill_during_import_leaves_the_keys_in_the_file_or_the_store(keys_env,
     again = run_mfaenv(["keys", "import", "dev"], keys_env)
     assert again.returncode == 0, again.stderr
     assert path.read_bytes() == imported(key_id)
+
+
+@pytest.mark.parametrize("moment", [0.3, 0.6, 0.9, 1.2])
+def test_killed_at_any_moment_the_keys_are_in_the_file_or_the_store(keys_env, aws_home, moment):
+    """SIGKILL after a moment (whatever it hits: the check, the store, the write); the invariant holds."""
+    key_id, secret = keys_env["TEST_KEY_ID"], keys_env["TEST_SECRET"]
+    process = subprocess.Popen([sys.executable, "-m", "mfaenv", "keys", "import", "dev"], env=keys_env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        process.wait(timeout=moment)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    text = credentials(aws_home)
+    assert text in (credentials_text(key_id, secret).encode(), imported(key_id))
+    if text == imported(key_id):
+        item = store_item(keys_env, key_id)
+        assert item is not None and json.loads(item.split("\n", 1)[1])["aws_secret_access_key"] == secret
+    finished = run_mfaenv(["keys", "import", "dev"], keys_env)  # whatever the kill left, import completes
+    assert finished.returncode == 0, finished.stderr
+    assert credentials(aws_home) == imported(key_id)
 
 
 def test_both_places_that_disagree_the_file_wins_with_a_warning(keys_env, aws_home, sts_standin):
