@@ -116,7 +116,7 @@ def import_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
     try:
         persist.move_keys_out(store.credentials_path, section, key_id, secret)
     except BaseException:
-        _take_back(keystore, key_id, changed, before)
+        take_back(key_id, changed, before, store.credentials_path, section)
         raise
     if old_marker and old_marker != key_id:
         _tidy(store, keystore, old_marker, section)
@@ -124,9 +124,22 @@ def import_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
             f"[{section}] keeps {KEYRING_MARKER} = {key_id} in their place")
 
 
-def _take_back(keystore, key_id: str, changed: bool, before: Optional[str]) -> None:
-    """Undo a store of this run: the store holds nothing new when the file was not written."""
+def take_back(key_id: str, changed: bool, before: Optional[str], credentials_path, section: str) -> None:
+    """Undo a store of this run when the file write failed, so that the store holds nothing new.
+
+    Unless the file names the key after all (a Ctrl-C that landed just after the file was
+    replaced, or a file that cannot be read now): then the item stays, or the keys would be in
+    neither place. For `keys` and `rotate`.
+    """
+    from mfaenv.profiles import read_sections
+    from mfaenv.stores import keystore
+
     if not changed:
+        return
+    try:
+        if read_sections(credentials_path).get(section, {}).get(KEYRING_MARKER) == key_id:
+            return
+    except MfaenvError:
         return
     try:
         if before is None:
@@ -188,7 +201,7 @@ def add_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
     try:
         persist.set_marker(store.credentials_path, section, key_id)
     except BaseException:
-        _take_back(keystore, key_id, changed, before)
+        take_back(key_id, changed, before, store.credentials_path, section)
         raise
     if old_marker and old_marker != key_id:
         _tidy(store, keystore, old_marker, section)

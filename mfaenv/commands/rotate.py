@@ -116,18 +116,14 @@ def _store_new_key_in_store(location: KeyLocation, old_key_id: str, new_key_id: 
     """The new key into the store (read back), then the marker moved to it in one file write, then the old
     item deleted. Until the marker moves, the file names the old key, which still works; a failure before
     that takes the new item back."""
-    from mfaenv.commands.keys import tidy_store
+    from mfaenv.commands.keys import take_back, tidy_store
     from mfaenv.stores import keystore, persist
 
     changed, before = keystore.store(new_key_id, new_secret)
     try:
         persist.replace_marker(location.path, location.section, old_key_id, new_key_id, _iso(created) if created else None)
     except BaseException:
-        if changed and before is None:
-            try:
-                keystore.remove(new_key_id)
-            except MfaenvError:
-                pass
+        take_back(new_key_id, changed, before, location.path, location.section)
         raise
     tidy_store(old_key_id, location.section, location.path)
 
