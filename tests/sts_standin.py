@@ -9,8 +9,9 @@ it), or ``StsStandIn`` as a context manager; ``url`` is its endpoint.
 Who may sign (checked on every request, before anything else, as STS does):
 - Long-term keys: those of ``tests/data/credentials``, those in the test HOME's
   ``~/.aws/credentials`` and ``~/.aws/config`` (re-read on every request, so a
-  test may write its own; the fixture sets ``key_files``), and any added with
-  ``allow(key_id, secret)``.
+  test may write its own; the fixture sets ``key_files``), any added with
+  ``allow(key_id, secret)``, and those ``key_lookup(key_id)`` finds elsewhere (the
+  OS credential store of `mfaenv keys`).
 - Sessions the stand-in issued, with their ``X-Amz-Security-Token``.
 The SigV4 signature is verified against that secret. An unknown key id, a session
 key without its token (or with another one's) is ``InvalidClientTokenId``; a wrong
@@ -324,6 +325,8 @@ class StsStandIn:
     handshakes: int = 0
     #: Serve HTTPS with this ssl.SSLContext (its certificate trusted through AWS_CA_BUNDLE), not HTTP.
     tls: Optional[object] = None
+    #: Secrets of a long-term key the files do not hold (kept elsewhere: the OS credential store), by key id.
+    key_lookup: Optional[Callable[[str], Set[str]]] = None
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -414,6 +417,8 @@ class StsStandIn:
                 return BAD_SIGNATURE
             return EXPIRED_TOKEN if session.expires <= time.time() else session
         secrets = long_term_keys(self.key_files).get(key_id, set()) | self._keys.get(key_id, set())
+        if not secrets and self.key_lookup is not None and request.token is None:
+            secrets = self.key_lookup(key_id)
         if not secrets or request.token is not None:
             return INVALID_KEY_ID
         if self._known_keys is not None and key_id not in self._known_keys:

@@ -22,7 +22,8 @@ from typing import Dict, Optional
 import pytest
 
 from conftest import run_mfaenv
-from test_imports import AWS_SDK, CLI_FRAMEWORKS, imported_modules, loaded, stderr_without_importtime
+from test_rotate import world  # noqa: F401 (the rotate fixture: a moto IAM user behind IamGate)
+from test_imports import AWS_SDK, CLI_FRAMEWORKS, KEYRING, imported_modules, loaded, stderr_without_importtime
 
 SERVICE = "mfaenv long-term keys"
 HEADER = "mfaenv long-term keys 1"
@@ -146,6 +147,9 @@ def test_import_then_fetch_role_and_credential_process_sign_with_the_stored_secr
     assert json.loads(hit.stdout)["SessionToken"]
     tab = run_mfaenv(["profiles"], no_store)
     assert tab.returncode == 0 and "dev" in tab.stdout.split()
+    ran = run_mfaenv(["exec", "admin", "--", sys.executable, "-c", "import os; print(os.environ['AWS_SESSION_TOKEN'])"],
+                     no_store)
+    assert ran.returncode == 0 and ran.stdout.strip() == json.loads(hit.stdout)["SessionToken"], ran.stderr
 
     # credential-process fetching anew (another cache, the code from a command) signs with the stored secret.
     fresh = {**keys_env, "MFAENV_CACHE_DIR": str(tmp_path / "other-cache"), "MFAENV_CODE_COMMAND": "echo 654321"}
@@ -162,10 +166,10 @@ def test_a_cached_credential_process_with_stored_keys_loads_no_keyring(keys_env,
     modules, result = imported_modules(["credential-process", "dev"], keys_env)
     assert result.returncode == 0, stderr_without_importtime(result)
     assert "mfaenv.profiles" in modules
-    assert loaded(modules, ("keyring", "secretstorage", "jeepney", "mfaenv.stores.keystore", "mfaenv.stores.oskeyring")) == []
+    assert loaded(modules, KEYRING + ("mfaenv.stores.keystore", "mfaenv.stores.oskeyring")) == []
     assert loaded(modules, CLI_FRAMEWORKS + AWS_SDK) == []
     modules, result = imported_modules(["profiles"], keys_env)
-    assert result.returncode == 0 and loaded(modules, ("keyring", "mfaenv.stores.keystore")) == []
+    assert result.returncode == 0 and loaded(modules, KEYRING + ("mfaenv.stores.keystore",)) == []
 
 
 def test_rejected_keys_are_neither_stored_nor_removed_from_the_file(keys_env, aws_home, sts_standin):
@@ -233,6 +237,27 @@ def test_a_kill_during_import_leaves_the_keys_in_the_file_or_the_store(keys_env,
     again = run_mfaenv(["keys", "import", "dev"], keys_env)
     assert again.returncode == 0, again.stderr
     assert path.read_bytes() == imported(key_id)
+
+
+@pytest.mark.parametrize("moment", [0.3, 0.6, 0.9, 1.2])
+def test_killed_at_any_moment_the_keys_are_in_the_file_or_the_store(keys_env, aws_home, moment):
+    """SIGKILL after a moment (whatever it hits: the check, the store, the write); the invariant holds."""
+    key_id, secret = keys_env["TEST_KEY_ID"], keys_env["TEST_SECRET"]
+    process = subprocess.Popen([sys.executable, "-m", "mfaenv", "keys", "import", "dev"], env=keys_env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        process.wait(timeout=moment)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    text = credentials(aws_home)
+    assert text in (credentials_text(key_id, secret).encode(), imported(key_id))
+    if text == imported(key_id):
+        item = store_item(keys_env, key_id)
+        assert item is not None and json.loads(item.split("\n", 1)[1])["aws_secret_access_key"] == secret
+    finished = run_mfaenv(["keys", "import", "dev"], keys_env)  # whatever the kill left, import completes
+    assert finished.returncode == 0, finished.stderr
+    assert credentials(aws_home) == imported(key_id)
 
 
 def test_both_places_that_disagree_the_file_wins_with_a_warning(keys_env, aws_home, sts_standin):
@@ -383,3 +408,54 @@ def test_keys_add_asks_on_the_terminal_and_never_shows_the_secret(keys_env, aws_
     assert json.loads(store_item(keys_env, key_id).split("\n", 1)[1])["aws_secret_access_key"] == secret
     listed = run_mfaenv(["keys"], keys_env)
     assert any(line.split()[:2] == ["ops", key_id] for line in listed.stdout.splitlines())
+
+
+def test_persist_refuses_the_section_whose_keys_are_in_the_store(keys_env, aws_home, sts_standin):
+    """A session written there would hide the stored keys from every reader, as it would hide keys in the file."""
+    key_id = keys_env["TEST_KEY_ID"]
+    assert run_mfaenv(["keys", "import", "dev"], keys_env).returncode == 0
+    config = aws_home / ".aws" / "config"
+    config.write_text(config.read_text() + f"\n[profile dev-default]\nmfa_serial = {SERIAL}\n")
+    before = credentials(aws_home)
+    result = run_mfaenv(["get", "dev-default", "123456", "--persist"], keys_env)
+    assert result.returncode == 3, result.stderr
+    assert "its long-term keys are in the OS credential store" in only_line(result.stderr)
+    assert credentials(aws_home) == before and sts_standin.calls("GetSessionToken") == []
+    assert store_item(keys_env, key_id) is not None
+
+
+def test_rotate_writes_the_new_key_into_the_store_where_the_old_one_was(world, secret_service, tmp_path):
+    """Keys in the store are rotated there: the new item, the marker moved to it (and the key's age), the old item gone."""
+    from test_rotate import changed_lines
+
+    environ = {key: value for key, value in world.env.items() if not key.startswith(("DBUS_", "PYTHON_KEYRING"))}
+    environ.update(secret_service, MFAENV_CACHE_DIR=str(tmp_path / "cache"))
+
+    def stored_secret(key_id: str):
+        item = store_item(environ, key_id)
+        return {json.loads(item.split("\n", 1)[1])["aws_secret_access_key"]} if item else set()
+
+    world.standin.key_lookup = stored_secret  # the stand-in reads the new key's secret where mfaenv put it
+    assert run_mfaenv(["keys", "import", "stage"], environ).returncode == 0
+    imported_text = world.credentials.read_bytes()
+    assert world.old_secret.encode() not in imported_text
+    assert run_mfaenv(["stage", "123456"], environ).returncode == 0
+    result = world.rotate("stage", env={**environ, "MFAENV_QUIET": ""})
+    assert result.returncode == 0, result.stderr
+    [new] = [key for key in world.keys() if key != world.old_key]
+    assert world.keys() == {new: "Active"}
+    assert f"(the Secret Service (named in [stage-default] of {world.credentials})): new key {new}" in result.stderr
+    diff = changed_lines(imported_text, world.credentials.read_bytes())
+    assert [line.split("=")[0].strip() for line in diff] == [
+        "- mfaenv_keyring", "+ mfaenv_keyring", "+ aws_access_key_created"], diff
+    assert f"mfaenv_keyring = {new}\n" in world.credentials.read_text()
+    assert store_item(environ, world.old_key) is None
+    [new_secret] = stored_secret(new)
+    assert new_secret.encode() not in world.credentials.read_bytes() and new_secret not in result.stderr
+    # The next fetch signs with the new key, read from the store.
+    fetched = run_mfaenv(["stage", "654321"], environ)
+    assert fetched.returncode == 0, fetched.stderr
+    last = world.standin.calls("GetSessionToken")[-1]
+    assert last.signing_key_id == new and last.signed_with(new_secret)
+    assert any(line.startswith("stage ") and line.rstrip().endswith("today")
+               for line in run_mfaenv(["list"], environ).stdout.splitlines())

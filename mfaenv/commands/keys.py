@@ -116,17 +116,30 @@ def import_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
     try:
         persist.move_keys_out(store.credentials_path, section, key_id, secret)
     except BaseException:
-        _take_back(keystore, key_id, changed, before)
+        take_back(key_id, changed, before, store.credentials_path, section)
         raise
     if old_marker and old_marker != key_id:
-        _remove_unless_named(store, keystore, old_marker, section)
+        _tidy(store, keystore, old_marker, section)
     return (f"moved the keys of [{section}] ({key_id}) from {store.credentials_file} into the {keystore.backend_name()}; "
             f"[{section}] keeps {KEYRING_MARKER} = {key_id} in their place")
 
 
-def _take_back(keystore, key_id: str, changed: bool, before: Optional[str]) -> None:
-    """Undo a store of this run: the store holds nothing new when the file was not written."""
+def take_back(key_id: str, changed: bool, before: Optional[str], credentials_path, section: str) -> None:
+    """Undo a store of this run when the file write failed, so that the store holds nothing new.
+
+    Unless the file names the key after all (a Ctrl-C that landed just after the file was
+    replaced, or a file that cannot be read now): then the item stays, or the keys would be in
+    neither place. For `keys` and `rotate`.
+    """
+    from mfaenv.profiles import read_sections
+    from mfaenv.stores import keystore
+
     if not changed:
+        return
+    try:
+        if read_sections(credentials_path).get(section, {}).get(KEYRING_MARKER) == key_id:
+            return
+    except MfaenvError:
         return
     try:
         if before is None:
@@ -139,11 +152,28 @@ def _take_back(keystore, key_id: str, changed: bool, before: Optional[str]) -> N
 
 def _remove_unless_named(store: ProfileStore, keystore, key_id: str, section: str) -> bool:
     """Delete the store's item of key_id unless another section's marker still names it."""
-    others = [name for name, values in store.credentials.items()
-              if name != section and values.get(KEYRING_MARKER) == key_id]
-    if others:
+    if _named_elsewhere(store, key_id, section):
         return False
     return keystore.remove(key_id)
+
+
+def _tidy(store: ProfileStore, keystore, key_id: str, section: str) -> None:
+    tidy_store(key_id, section, store.credentials_path)
+
+
+def tidy_store(key_id: str, section: str, credentials_path) -> None:
+    """After the file was written: delete the item of key_id unless a marker (of another section) still names
+    it; a failure is a warning, as what the command did is done. For `keys` and `rotate`."""
+    from mfaenv.profiles import read_sections
+    from mfaenv.stores import keystore
+
+    try:
+        sections = read_sections(credentials_path)
+        if any(values.get(KEYRING_MARKER) == key_id for values in sections.values()):
+            return
+        keystore.remove(key_id)
+    except MfaenvError as error:
+        warn(f"the OS credential store's item of {key_id} (no longer used) could not be deleted: {error}")
 
 
 def add_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
@@ -171,10 +201,10 @@ def add_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
     try:
         persist.set_marker(store.credentials_path, section, key_id)
     except BaseException:
-        _take_back(keystore, key_id, changed, before)
+        take_back(key_id, changed, before, store.credentials_path, section)
         raise
     if old_marker and old_marker != key_id:
-        _remove_unless_named(store, keystore, old_marker, section)
+        _tidy(store, keystore, old_marker, section)
     return (f"stored the keys of [{section}] ({key_id}) in the {keystore.backend_name()}; "
             f"[{section}] of {store.credentials_file} names them ({KEYRING_MARKER} = {key_id})")
 
@@ -247,6 +277,6 @@ def export_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
     secret = keystore.secret(section, key_id)
     warn(f"writing the secret access key of [{section}] back into {store.credentials_file}, in plaintext")
     persist.put_keys_back(store.credentials_path, section, key_id, secret)
-    _remove_unless_named(store, keystore, key_id, section)
+    _tidy(store, keystore, key_id, section)
     return f"moved the keys of [{section}] ({key_id}) from the {keystore.backend_name()} back into {store.credentials_file}"
 

@@ -170,6 +170,10 @@ def check_location(location: KeyLocation) -> None:
     from mfaenv.stores import persist
 
     persist.check_key_section(location.path, location.section)
+    if location.in_store:
+        from mfaenv.stores import oskeyring
+
+        oskeyring.backend()  # no store: refused before a code is spent
 
 
 # -- the rotation ---------------------------------------------------------------------------------------------------
