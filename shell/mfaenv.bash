@@ -184,8 +184,8 @@ __mfaenv_complete() {
     fi
     case $__mfaenv_prev in
         --shell) __mfaenv_words=(bash) ;;
-        --source) __mfaenv_profiles=1 ;;
-        --duration | --serial | --code-command | --destination) \builtin return 0 ;;
+        --source | --profile | -p) __mfaenv_profiles=1 ;;
+        --duration | --serial | --code-command | --destination | --region) \builtin return 0 ;;
         *)
             if ((COMP_CWORD == 1)); then
                 __mfaenv_words=(get unset init prompt status list exec credential-process console forget)

@@ -190,6 +190,8 @@ complete -c mfaenv -n __mfaenv_fetches -l persist -d 'also write the credentials
 complete -c mfaenv -n '__mfaenv_fetches; or __mfaenv_first_is exec; and not __mfaenv_exec_command' -l duration -x -d 'session length in seconds'
 complete -c mfaenv -n '__mfaenv_fetches; or __mfaenv_first_is exec; and not __mfaenv_exec_command' -l source -x -a '(__mfaenv_profiles)' -d 'profile with the long-term keys'
 complete -c mfaenv -n '__mfaenv_fetches; or __mfaenv_first_is exec; and not __mfaenv_exec_command' -l serial -x -d 'MFA device ARN'
+complete -c mfaenv -n '__mfaenv_fetches; or __mfaenv_first_is exec credential-process; and not __mfaenv_exec_command' -s p -l profile -x -a '(__mfaenv_profiles)' -d 'the profile'
+complete -c mfaenv -n '__mfaenv_fetches; or __mfaenv_first_is exec; and not __mfaenv_exec_command' -l region -x -d 'region instead of the profile\'s'
 complete -c mfaenv -n '__mfaenv_fetches; or __mfaenv_first_is exec; and not __mfaenv_exec_command' -l force -d 'fetch even when a valid session exists'
 complete -c mfaenv -n '__mfaenv_fetches; or __mfaenv_first_is exec; and not __mfaenv_exec_command' -l code-command -x -d 'command that prints the code'
 # After `exec PROFILE ... --`: the command and its arguments, as fish completes them.

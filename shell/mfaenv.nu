@@ -160,9 +160,9 @@ def __mfaenv_complete [spans: list<string>] {
     # Under this wrapper the output is Nushell's: the CLI refuses another syntax.
     let candidates = if $previous == --shell {
         [nu]
-    } else if $previous == --source {
+    } else if $previous in [--source --profile -p] {
         __mfaenv_profiles
-    } else if $previous in [--duration --serial --code-command --destination] {
+    } else if $previous in [--duration --serial --code-command --destination --region] {
         []
     } else if $position == 1 {
         [get unset init prompt status list exec credential-process console forget] | append (__mfaenv_profiles)

@@ -166,8 +166,8 @@ Register-ArgumentCompleter -Native -CommandName mfaenv -ScriptBlock {
     if ($first -eq 'exec' -and $before -contains '--') { return }
     # Under this wrapper the output is PowerShell: the CLI refuses another syntax.
     $candidates = if ($previous -eq '--shell') { 'powershell' }
-    elseif ($previous -eq '--source') { __mfaenv_profiles }
-    elseif ($previous -in '--duration', '--serial', '--code-command', '--destination') { @() }
+    elseif ($previous -in '--source', '--profile', '-p') { __mfaenv_profiles }
+    elseif ($previous -in '--duration', '--serial', '--code-command', '--destination', '--region') { @() }
     elseif ($before.Count -eq 1) {
         @('get', 'unset', 'init', 'prompt', 'status', 'list', 'exec', 'credential-process', 'console', 'forget') + @(__mfaenv_profiles)
     }

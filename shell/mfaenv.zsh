@@ -175,8 +175,8 @@ __mfaenv_complete() {
     case ${words[CURRENT-1]} in
         # Under this wrapper the output is zsh: the CLI refuses another syntax.
         --shell) _wanted shells expl shell compadd zsh; return ;;
-        --source) _wanted profiles expl profile compadd -a __mfaenv_profiles; return ;;
-        --duration | --serial | --code-command | --destination) _message value; return ;;
+        --source | --profile | -p) _wanted profiles expl profile compadd -a __mfaenv_profiles; return ;;
+        --duration | --serial | --code-command | --destination | --region) _message value; return ;;
     esac
     if (( CURRENT == 2 )); then
         __mfaenv_commands=(

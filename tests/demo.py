@@ -32,7 +32,7 @@ mfaenv status
 step 'echo "[$(mfaenv_prompt)] \$"  # the prompt segment, no process started'
 echo "[$(mfaenv_prompt)] \$"
 step 'env | grep -E "^(AWS|MFAENV)_" | sort   # secrets shortened here'
-env | grep -E '^(AWS|MFAENV)_' | grep -v ENDPOINT | sort | cut -c1-70
+env | grep -E '^(AWS|MFAENV)_' | grep -v ENDPOINT | sort | sed -E 's/^(AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN)=(....).*/\1=\2.../'
 step 'mfaenv list'
 mfaenv list
 step 'mfaenv admin 123456          # a role in another account, assumed through the MFA session'

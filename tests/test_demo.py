@@ -17,6 +17,9 @@ def test_demo_runs_the_whole_flow_and_lists_only_the_users_variables():
     assert result.returncode == 0, result.stdout + result.stderr
     listed = [line.split("=", 1)[0] for line in result.stdout.splitlines() if line.startswith(("AWS_", "MFAENV_"))]
     assert "MFAENV_PROFILE" in listed and "AWS_SESSION_TOKEN" in listed
+    # "secrets shortened here": the secret key and the token show four characters, then "...".
+    secrets = [line for line in result.stdout.splitlines() if line.startswith(("AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN="))]
+    assert secrets and all(len(line.split("=", 1)[1]) == 7 and line.endswith("...") for line in secrets), secrets
     assert {"MFAENV_SHELL", "MFAENV_WRAPPER"}.isdisjoint(listed)  # the tests' and the wrapper's; never a user's
     assert "now: prod 222222222222" in result.stdout  # the session was reused without a code
     assert "now: admin 210987654321 " in result.stdout  # a role through the MFA session

@@ -266,3 +266,20 @@ def test_help_says_what_the_commands_do_today(command, words, standin_env):
     flat = " ".join(result.stdout.split())
     for word in words:
         assert word in flat, (command, word)
+
+
+# -- the success line and the prompt agree ------------------------------------------------------------------
+
+
+@given(now=st.floats(min_value=1.7e9, max_value=1.9e9), left=st.integers(min_value=1, max_value=129600))
+def test_the_success_line_and_the_prompt_round_time_left_the_same_way(now, left):
+    """At the same moment both show the same time left (the shell/ prompts match the Python one: test_integration)."""
+    from mfaenv.shells.prompt import prompt_segment
+    from mfaenv.terminal.feedback import success_line
+
+    expires = int(now) + left
+    environ = {"MFAENV_PROFILE": "stage", "MFAENV_ACCOUNT": "111111111111", "MFAENV_EXPIRES": str(expires),
+               "AWS_ACCESS_KEY_ID": "ASIA", "AWS_SECRET_ACCESS_KEY": "s", "AWS_SESSION_TOKEN": "t"}
+    in_prompt = prompt_segment(environ, now=now).rsplit(" ", 1)[1]
+    line = success_line("stage", None, "111111111111", expires, "sts", now=now)
+    assert f"({in_prompt} left)" in line, (line, in_prompt)

@@ -703,6 +703,10 @@ def bash_completions(words: List[str], env) -> List[str]:
     (["mfaenv", "credential-process", "prod-"], ["prod-default"]),
     (["mfaenv", "forget", "stage", "--"], ["--persisted", "--shell"]),
     (["mfaenv", "stage", "--shell", ""], ["bash"]),  # the wrapper refuses any other syntax
+    (["mfaenv", "--profile", "prod"], ["prod", "prod-default"]),  # the AWS CLI's habit
+    (["mfaenv", "exec", "-p", "stage-"], ["stage-default"]),
+    (["mfaenv", "credential-process", "--profile", "prod-"], ["prod-default"]),
+    (["mfaenv", "stage", "--region", ""], []),
 ])
 def test_bash_completes_commands_profiles_and_options(words, expected, shell_env):
     assert bash_completions(words, shell_env) == expected
@@ -734,6 +738,8 @@ def test_bash_completes_a_profile_name_with_a_space_as_one_word(typed, expected,
     ("mfaenv exec stage --f", ["--force"]),
     ("mfaenv exec stage -- printen", ["printenv"]),
     ("mfaenv stage --shell ", ["fish"]),
+    ("mfaenv --profile prod", ["prod", "prod-default"]),
+    ("mfaenv exec -p stage-", ["stage-default"]),
 ])
 def test_fish_completes_commands_profiles_and_options(line, expected, shell_env):
     result = run_in("fish", with_init("fish", f"complete -C '{line}'"), shell_env)

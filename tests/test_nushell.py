@@ -394,6 +394,7 @@ def nu_completions(config_dir: Path, line: str, env: Dict[str, str], tmp_path: P
     ("mfaenv forget stage --p", ["--persisted"]),
     ("mfaenv exec stage --f", ["--force"]),
     ("mfaenv stage --shell ", ["nu"]),  # the wrapper refuses any other syntax
+    ("mfaenv --profile prod", ["prod", "prod-default"]),
 ])
 def test_nu_completes_commands_profiles_and_options(line, expected, config_dir, shell_env, tmp_path):
     assert nu_completions(config_dir, line, shell_env, tmp_path) == expected

@@ -78,10 +78,9 @@ def test_the_quick_start_works_as_written(layout, aws_home, standin_env, sts_sta
     for name, text in files_of(layout).items():
         (aws_home / name).write_text(text, encoding="utf-8")
     (aws_home / ".bashrc").write_text(rc, encoding="utf-8")
-    # A user's machine has a session cache (here a private runtime folder): the line then says no "not cached".
-    runtime = aws_home / "run"
-    runtime.mkdir(mode=0o700)
-    environ = {**standin_env, "PATH": f"{BIN}:/usr/bin:/bin", "XDG_RUNTIME_DIR": str(runtime)}
+    cache = aws_home / "cache"  # a user's machine has a RAM folder for the session cache; the tests choose one
+    cache.mkdir(mode=0o700)
+    environ = {**standin_env, "PATH": f"{BIN}:/usr/bin:/bin", "MFAENV_CACHE_DIR": str(cache)}
     environ.pop("MFAENV_QUIET")
     script = f"PS1='$ '\n. ~/.bashrc\n{first}printf 'prompt=%s\\n' \"${{PS1@P}}\"\n"
     result = subprocess.run([require_shell("bash"), "--norc", "--noprofile", "-c", script], env=environ,
