@@ -531,24 +531,3 @@ def remove_marker(path: Path, section: str) -> bool:
     if not os.path.lexists(resolve(path)):
         return False
     return edit_file(path, edit)
-
-
-def replace_marker(path: Path, section: str, old_key_id: str, new_key_id: str, created: Optional[str] = None) -> None:
-    """`mfaenv rotate` of keys in the store: ``mfaenv_keyring`` of ``[section]`` from the old key id to the new one
-    (and ``aws_access_key_created``), in place, atomically and under the lock; refused, file unchanged, when the
-    section no longer names the old key."""
-    values = {KEYRING_MARKER: new_key_id}
-    if created:
-        values[KEY_CREATED] = created
-    _check_values(values, path)
-
-    def edit(data: bytes) -> bytes:
-        document = Document.parse(data, path)
-        if document.before.get(section, {}).get(KEYRING_MARKER) != old_key_id:
-            raise PersistError(
-                f"[{section}] of {path} no longer names the access key {old_key_id} ({KEYRING_MARKER}; edited "
-                f"meanwhile?); the file is unchanged"
-            )
-        return document.with_values(section, values)
-
-    edit_file(path, edit)
