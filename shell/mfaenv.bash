@@ -6,7 +6,7 @@
 # builtins are called as `\builtin NAME` so user aliases and functions cannot
 # break them. mfaenv.zsh is the same design, line for line where it can be.
 
-# list, status, prompt, init, exec, credential-process, console, help, the hidden
+# list, status, prompt, init, exec, credential-process, console, rotate, keys, doctor, setup, help, the hidden
 # profiles and any -h/--help/--version run untouched, straight to the terminal
 # (exec's, credential-process's and console's output is not shell code). Everything else
 # prints shell code and is evaluated: the CLI routes any other first word (a
@@ -14,7 +14,7 @@
 # print unset statements.
 __mfaenv_changes_shell() {
     case ${1-} in
-        '' | list | status | prompt | init | profiles | exec | credential-process | console | help) return 1 ;;
+        '' | list | status | prompt | init | profiles | exec | credential-process | console | rotate | keys | doctor | setup | help) return 1 ;;
     esac
     \builtin local __mfaenv_arg
     for __mfaenv_arg in "$@"; do
@@ -188,7 +188,7 @@ __mfaenv_complete() {
         --duration | --serial | --code-command | --destination | --region) \builtin return 0 ;;
         *)
             if ((COMP_CWORD == 1)); then
-                __mfaenv_words=(get unset init prompt status list exec credential-process console forget)
+                __mfaenv_words=(get unset init prompt status list exec credential-process console rotate keys doctor setup forget)
                 __mfaenv_profiles=1
             else
                 case $__mfaenv_first in

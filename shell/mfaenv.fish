@@ -7,7 +7,7 @@
 # other builtins are called as `builtin NAME` so user functions cannot stand
 # in for them.
 
-# list, status, prompt, init, exec, credential-process, console, help, the hidden
+# list, status, prompt, init, exec, credential-process, console, rotate, keys, doctor, setup, help, the hidden
 # profiles and any -h/--help/--version run untouched, straight to the terminal
 # (exec's, credential-process's and console's output is not shell code). Everything else
 # prints shell code and is sourced: the CLI routes any other first word (a
@@ -15,7 +15,7 @@
 # print unset statements.
 function __mfaenv_changes_shell
     switch "$argv[1]"
-        case '' list status prompt init profiles exec credential-process console help
+        case '' list status prompt init profiles exec credential-process console rotate keys doctor setup help
             return 1
     end
     not builtin contains -- -h $argv
@@ -148,7 +148,7 @@ end
 function __mfaenv_fetches
     set -l __mfaenv_tokens (builtin commandline -opc)
     test (builtin count $__mfaenv_tokens) -ge 2
-    and not builtin contains -- "$__mfaenv_tokens[2]" unset init prompt status list exec credential-process console forget help
+    and not builtin contains -- "$__mfaenv_tokens[2]" unset init prompt status list exec credential-process console rotate keys doctor setup forget help
 end
 
 # True after `exec PROFILE ... --`, where the command to run is typed.

@@ -10,14 +10,14 @@
 # helpers, named __mfaenv_*, stay inside the module. `^mfaenv` is always the
 # mfaenv program, never this wrapper.
 
-# list, status, prompt, init, exec, credential-process, console, help, the hidden
+# list, status, prompt, init, exec, credential-process, console, rotate, keys, doctor, setup, help, the hidden
 # profiles and any -h/--help/--version run untouched, straight to the terminal
 # (their output is not a record to load). Everything else prints a record and
 # is loaded: the CLI routes any other first word (a profile, a code, an option
 # such as --force) to `get`; `unset` and `forget` print removals.
 def __mfaenv_changes_shell [arguments: list<string>]: nothing -> bool {
     let first = ($arguments.0? | default '')
-    if $first in ['' list status prompt init profiles exec credential-process console help] {
+    if $first in ['' list status prompt init profiles exec credential-process console rotate keys doctor setup help] {
         return false
     }
     not ($arguments | any {|argument| $argument in [-h --help --version] })
@@ -165,7 +165,7 @@ def __mfaenv_complete [spans: list<string>] {
     } else if $previous in [--duration --serial --code-command --destination --region] {
         []
     } else if $position == 1 {
-        [get unset init prompt status list exec credential-process console forget] | append (__mfaenv_profiles)
+        [get unset init prompt status list exec credential-process console rotate keys doctor setup forget] | append (__mfaenv_profiles)
     } else if $first == init {
         if $position == 2 { [bash zsh fish powershell nu] } else { [] }
     } else if $first == unset {

@@ -13,7 +13,7 @@ function global:__mfaenv_application {
         Microsoft.PowerShell.Utility\Select-Object -First 1
 }
 
-# list, status, prompt, init, exec, credential-process, console, help, the hidden
+# list, status, prompt, init, exec, credential-process, console, rotate, keys, doctor, setup, help, the hidden
 # profiles and any -h/--help/--version run untouched, straight to the terminal
 # (exec's, credential-process's and console's output is not shell code). Everything else
 # prints shell code and is run: the CLI routes any other first word (a
@@ -21,7 +21,7 @@ function global:__mfaenv_application {
 # print removals.
 function global:__mfaenv_changes_shell([string[]] $Arguments) {
     $first = if ($Arguments.Count -gt 0) { [string]$Arguments[0] } else { '' }
-    if ($first -eq '' -or $first -in 'list', 'status', 'prompt', 'init', 'profiles', 'exec', 'credential-process', 'console', 'help') {
+    if ($first -eq '' -or $first -in 'list', 'status', 'prompt', 'init', 'profiles', 'exec', 'credential-process', 'console', 'rotate', 'keys', 'doctor', 'setup', 'help') {
         return $false
     }
     -not ($Arguments | Where-Object { $_ -in '-h', '--help', '--version' })
@@ -169,7 +169,7 @@ Register-ArgumentCompleter -Native -CommandName mfaenv -ScriptBlock {
     elseif ($previous -in '--source', '--profile', '-p') { __mfaenv_profiles }
     elseif ($previous -in '--duration', '--serial', '--code-command', '--destination', '--region') { @() }
     elseif ($before.Count -eq 1) {
-        @('get', 'unset', 'init', 'prompt', 'status', 'list', 'exec', 'credential-process', 'console', 'forget') + @(__mfaenv_profiles)
+        @('get', 'unset', 'init', 'prompt', 'status', 'list', 'exec', 'credential-process', 'console', 'rotate', 'keys', 'doctor', 'setup', 'forget') + @(__mfaenv_profiles)
     }
     elseif ($first -eq 'init') { if ($before.Count -eq 2) { $shells } }
     elseif ($first -eq 'unset') { '--shell' }

@@ -13,7 +13,7 @@
 # prompt arithmetic runs, or a frozen number.
 zmodload -F zsh/datetime b:strftime
 
-# list, status, prompt, init, exec, credential-process, console, help, the hidden
+# list, status, prompt, init, exec, credential-process, console, rotate, keys, doctor, setup, help, the hidden
 # profiles and any -h/--help/--version run untouched, straight to the terminal
 # (exec's, credential-process's and console's output is not shell code). Everything else
 # prints shell code and is evaluated: the CLI routes any other first word (a
@@ -22,7 +22,7 @@ zmodload -F zsh/datetime b:strftime
 __mfaenv_changes_shell() {
     \builtin emulate -L zsh
     case ${1-} in
-        '' | list | status | prompt | init | profiles | exec | credential-process | console | help) return 1 ;;
+        '' | list | status | prompt | init | profiles | exec | credential-process | console | rotate | keys | doctor | setup | help) return 1 ;;
     esac
     (( ! ${argv[(Ie)-h]} && ! ${argv[(Ie)--help]} && ! ${argv[(Ie)--version]} ))
 }
@@ -189,6 +189,10 @@ __mfaenv_complete() {
             'exec:run a command with a session'
             'credential-process:print credential_process JSON for the AWS CLI and SDKs'
             'console:open the AWS console as the profile'\''s role'
+            'rotate:replace the long-term access key'
+            'keys:keep long-term keys in the OS credential store'
+            'doctor:check the set-up'
+            'setup:write a first profile'
             'forget:remove cached sessions'
         )
         _describe -t commands 'mfaenv command' __mfaenv_commands

@@ -760,3 +760,22 @@ def test_zsh_registers_completion_after_compinit(shell_env, tmp_path):
     result = run_in("zsh", script, shell_env)
     assert values(result.stdout, "completer") == ["__mfaenv_complete"], result.stderr
 
+
+
+def test_every_command_whose_output_is_not_shell_code_passes_through_every_wrapper():
+    """The wrappers evaluate what `mfaenv WORD ...` prints unless WORD is on their pass-through list:
+    a command missing there had its table run as shell code (`mfaenv keys` with a section named
+    `x$(touch pwned)` ran the touch). Every command but get, unset and forget (which print shell
+    code) must be on the list of every shell's wrapper."""
+    from mfaenv import cli
+
+    group = cli._build_app()
+    commands = sorted(set(group.commands) - {"get", "unset", "forget"})
+    assert {"exec", "console", "rotate", "keys"} <= set(commands)
+    shell_folder = Path(__file__).resolve().parent.parent / "shell"
+    for script in sorted(shell_folder.iterdir()):
+        line = next(line for line in script.read_text().splitlines()
+                    if "credential-process" in line and "help" in line and "status" in line and not line.lstrip().startswith("#"))
+        words = set(re.findall(r"[\w-]+", line))
+        missing = [command for command in commands if command not in words]
+        assert missing == [], f"{script.name}: {missing} would be evaluated as shell code: {line.strip()}"
