@@ -359,6 +359,10 @@ def _build_app():
             if not profile:
                 raise UsageError("no profile given and AWS_PROFILE is not set; run 'mfaenv PROFILE [CODE]'")
         check_region(region)
+        if first_word and code is not None:
+            # `mfaenv consle admin`: the second word would be checked as a code first; an unknown
+            # first word is named (with the nearest command or profile) before that.
+            check_first_word(ctx, first_word)
         request = get_command.GetRequest(profile, code, shell, persist, duration, source, serial, force, code_command,
                                          region)
         # Printed on the terminal itself (no eval, no integration) the keys would only be shown:

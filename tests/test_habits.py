@@ -41,6 +41,16 @@ def test_a_typo_of_a_command_or_profile_names_the_closest_before_any_code(typed,
     assert sts_standin.requests == []
 
 
+@pytest.mark.parametrize("args, meant", [
+    (["consle", "admin"], "console"), (["kyes", "list"], "keys"), (["rotat", "stage"], "rotate"),
+])
+def test_a_mistyped_command_with_its_argument_is_suggested_not_checked_as_a_code(args, meant, standin_env, sts_standin):
+    """`mfaenv consle admin` said "the MFA code must be six digits": 'admin' was checked as a code first."""
+    stderr = one_line(run_mfaenv(args, standin_env), 3)
+    assert stderr == f"mfaenv: no command or profile '{args[0]}'; did you mean '{meant}'?\n"
+    assert sts_standin.requests == []
+
+
 def test_the_suggestion_comes_before_the_code_is_spent(standin_env, sts_standin):
     """With a code given, nothing is sent: the code stays good for the right name."""
     stderr = one_line(run_mfaenv(["stagee", "123456"], standin_env), 3)
