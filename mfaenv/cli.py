@@ -449,6 +449,10 @@ def _build_app():
     def console(
         profile: Optional[str] = typer.Argument(None, metavar="PROFILE", show_default=False,
                                                 help="Target profile, e.g. admin."),
+        code: Optional[str] = typer.Argument(
+            None, metavar="[CODE]", show_default=False,
+            help="Six-digit MFA code, when the role session must be fetched (else the code command or the terminal).",
+        ),
         profile_named: Optional[str] = profile_option(),
         stdout: bool = typer.Option(
             False, "--stdout", help="Print the sign-in URL instead of opening it (another browser, another machine).",
@@ -457,6 +461,10 @@ def _build_app():
             None, "--destination", metavar="PATH|URL", show_default=False,
             help="Where the console opens: a path such as ec2/home, or a console URL (default: the console home "
             "of the profile's region).",
+        ),
+        code_command: Optional[str] = typer.Option(
+            None, "--code-command", metavar="COMMAND",
+            help="Command that prints the MFA code, e.g. 'ykman oath accounts code -s aws'.",
         ),
     ):
         """Open the AWS console as the profile's role, signed in through the AWS federation endpoint.
@@ -471,12 +479,12 @@ def _build_app():
         from mfaenv.terminal import browser
         from mfaenv.terminal.display import shown
 
-        profile, extra = with_profile_option(profile_named, profile, None)
-        if extra is not None:
-            raise UsageError(f"console takes one profile; got '{profile}' and '{extra}'")
+        profile, code = with_profile_option(profile_named, profile, code)
         if profile is None:
-            raise UsageError("console needs a profile: mfaenv console PROFILE")
-        found = console_url(profile, destination)
+            raise UsageError("console needs a profile: mfaenv console PROFILE [CODE]")
+        if code is not None:
+            code = check_code(code)  # also for a plain profile, which spends none: a wrong word is a mistake
+        found = console_url(profile, destination, code=code, code_command=code_command)
         say = not feedback.quiet(os.environ)
         if stdout:
             _write(found.url + "\n")

@@ -125,6 +125,26 @@ def test_a_role_profile_opens_the_console_signed_in_as_the_role(console_env, sts
     assert_no_secret(result.stderr, federation, sts_standin)
 
 
+def test_the_code_can_be_given_as_for_get_and_exec(console_env, sts_standin, federation, browser):
+    """`mfaenv console admin 654321` and --code-command: the no-code advice names them, so console takes them."""
+    environ = {**console_env, "MFAENV_CODE_COMMAND": ""}
+    result = run_mfaenv(["console", "admin", "654321"], environ)
+    assert result.returncode == 0, result.stderr
+    assert [request.form.get("TokenCode") for request in sts_standin.calls("GetSessionToken")] == ["654321"]
+    other = run_mfaenv(["console", "admin", "--code-command", "echo 111222", "--stdout"],
+                       {**environ, "MFAENV_CACHE_DIR": str(Path(environ["MFAENV_CACHE_DIR"]) / "other")})
+    assert other.returncode == 0, other.stderr
+    assert [request.form.get("TokenCode") for request in sts_standin.calls("GetSessionToken")] == ["654321", "111222"]
+    bad = run_mfaenv(["console", "admin", "12345"], environ)
+    assert (bad.returncode, bad.stdout) == (2, "") and "six digits" in bad.stderr
+
+
+def test_a_plain_profile_refuses_a_bad_destination_too(console_env, sts_standin):
+    result = run_mfaenv(["console", "stage", "--destination", "http://evil.example/"], console_env)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert sts_standin.requests == []
+
+
 def test_the_role_session_is_reused_from_the_cache_without_a_code(console_env, sts_standin, federation, browser):
     assert run_mfaenv(["console", "admin"], console_env).returncode == 0
     again = run_mfaenv(["console", "admin"], {**console_env, "MFAENV_CODE_COMMAND": "false"})
@@ -341,13 +361,16 @@ def test_the_one_time_address_answers_only_a_connection_of_this_user():
 
 
 def test_a_role_session_in_this_shell_serves_without_sts(console_env, sts_standin, federation):
-    from conftest import closed_sts, exported
+    from conftest import exported
 
     shell = exported(run_mfaenv(["get", "admin"], console_env).stdout)
-    environ = {**closed_sts(console_env), "MFAENV_CACHE": "off", "MFAENV_QUIET": ""}
+    # The same STS endpoint (a session is reused only for the endpoint it came from), and no STS call made.
+    environ = {**console_env, "MFAENV_CACHE": "off", "MFAENV_QUIET": ""}
     environ.update((name, value) for name, value in shell.items() if value is not None)
+    before = len(sts_standin.requests)
     result = run_mfaenv(["console", "admin", "--stdout"], environ)
     assert result.returncode == 0, result.stderr
+    assert len(sts_standin.requests) == before
     assert federation.received[-1].session["sessionId"] == shell["AWS_ACCESS_KEY_ID"]
     assert "reused from this shell" in result.stderr
 
@@ -394,7 +417,8 @@ def test_the_profile_option_as_the_aws_cli_takes_it(console_env, sts_standin):
     result = run_mfaenv(["console", "--profile", "prod", "--stdout"], console_env)
     assert (result.returncode, result.stdout) == (0, "https://222222222222.signin.aws.amazon.com/console\n"), result.stderr
     assert_clean_failure(run_mfaenv(["console"], console_env), USAGE, ["console needs a profile"])
-    assert_clean_failure(run_mfaenv(["console", "-p", "prod", "stage"], console_env), USAGE, ["one profile"])
+    # As for get: with --profile, the word after it is the code, checked before anything else.
+    assert_clean_failure(run_mfaenv(["console", "-p", "prod", "stage"], console_env), USAGE, ["six digits"])
 
 
 def test_every_region_botocore_lists_gets_the_sign_in_hosts_of_its_partition():

@@ -33,13 +33,18 @@ class Console(NamedTuple):
     message: str
 
 
-def console(profile: str, destination: Optional[str] = None, environ: Mapping[str, str] = os.environ) -> Console:
-    """The URL that opens the console for ``profile``; raises MfaenvError."""
+def console(profile: str, destination: Optional[str] = None, environ: Mapping[str, str] = os.environ,
+            code: Optional[str] = None, code_command: Optional[str] = None) -> Console:
+    """The URL that opens the console for ``profile``; raises MfaenvError.
+
+    ``code`` and ``code_command`` are get's: the code for a role session that must be fetched.
+    """
     from mfaenv.aws import signin
 
     store = ProfileStore(environ)
     chain = store.chain(profile)
     hosts = signin.partition_hosts(_console_region(chain))
+    landing = destination_url(destination, hosts)  # a bad --destination is refused before any code is asked for
     if not chain.roles:
         page = hosts.account_signin_page(chain.account)
         account = f"account {chain.account}" if chain.account else "the account"
@@ -47,10 +52,9 @@ def console(profile: str, destination: Optional[str] = None, environ: Mapping[st
             f"'{profile}' is a plain MFA profile, and AWS signs only role sessions in to the console: the sign-in "
             f"page of {account}, where you sign in with your password and MFA device (no code was used)"
         ))
-    landing = destination_url(destination, hosts)  # a bad --destination is refused before any code is asked for
     federation_url = hosts.federation_url(environ)
     _check_role_duration(chain)
-    prepared = get_command.prepare(get_command.GetRequest(profile), environ, min_seconds_left=CONSOLE_MIN_SECONDS)
+    prepared = get_command.prepare(get_command.GetRequest(profile, code, code_command=code_command), environ, min_seconds_left=CONSOLE_MIN_SECONDS)
     session = prepared.session
     left = session.seconds_left()
     if left <= CONSOLE_MIN_SECONDS:
