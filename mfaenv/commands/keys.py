@@ -192,7 +192,8 @@ def add_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
         )
     key_id, secret = keyinput.ask_keys(section)
     if not is_access_key_id(key_id):
-        raise UsageError(f"'{shown(key_id)}' is not an access key id (AKIA followed by capital letters and digits)")
+        raise UsageError("what was typed is not an access key id (such as AKIA..., capital letters and digits); "
+                         "it is not repeated here, in case it was the secret")
     if any(char.isspace() for char in secret):
         raise UsageError("the secret access key cannot contain spaces")
     _check_keys(store, profile, section, key_id, secret, environ)
