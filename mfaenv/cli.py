@@ -354,6 +354,7 @@ def _build_app():
         profile, code = with_profile_option(profile_named, profile, code)
         if ctx.meta.get(_BARE_FORM) and code is None and profile and "".join(profile.split()).isdigit():
             profile, code = None, check_code(profile)  # `mfaenv 12345`: a mistyped code, not a profile
+            first_word = None
         if profile is None:
             profile = os.environ.get("AWS_PROFILE")
             if not profile:

@@ -444,7 +444,7 @@ def test_rotate_writes_the_new_key_into_the_store_where_the_old_one_was(world, s
     assert result.returncode == 0, result.stderr
     [new] = [key for key in world.keys() if key != world.old_key]
     assert world.keys() == {new: "Active"}
-    assert f"(the Secret Service (named in [stage-default] of {world.credentials})): new key {new}" in result.stderr
+    assert f"(the Secret Service item that [stage-default] of {world.credentials} names): new key {new}" in result.stderr
     diff = changed_lines(imported_text, world.credentials.read_bytes())
     assert [line.split("=")[0].strip() for line in diff] == [
         "- mfaenv_keyring", "+ mfaenv_keyring", "+ aws_access_key_created"], diff
