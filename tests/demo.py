@@ -87,6 +87,7 @@ def main() -> int:
             env = clean_environ(home)
             del env["MFAENV_SHELL"]  # the tests' fixed output syntax; the demo's shell is the wrapper's
             del env["MFAENV_QUIET"]  # the demo shows the success line a person sees
+            del env["MFAENV_TEST_SHM_NAME"]  # the tests' own switch; the demo has a runtime folder (below)
             env.update(AWS_ENDPOINT_URL_STS=endpoint, PATH=bin_dir + os.pathsep + env.get("PATH", ""))
             # The session cache as on Linux, where it is $XDG_RUNTIME_DIR/mfaenv: RAM, 0700, the user's.
             runtime = scratch / "run"
