@@ -550,6 +550,37 @@ def _build_app():
             print(f"mfaenv: {shown(line)}", file=sys.stderr)
         return 0
 
+    @app.command(cls=PlainUsage, short_help="Check files, profiles, integration, cache and clock.")
+    def doctor(profile: Optional[str] = profile_option()):
+        """Check the set-up without spending a code or showing a secret: one line per check.
+
+        The files (mode, syntax), each profile (or only --profile), variables that shadow
+        mfaenv's sessions, the shell integration, the session cache, and the clock against
+        STS's (GetCallerIdentity with the long-term keys: no code). Exit status 0 when no
+        problem was found, else 1.
+        """
+        from mfaenv.commands.doctor import doctor as check
+
+        report, status = check(profile)
+        _write(report)
+        return status
+
+    @app.command(cls=PlainUsage, short_help="Ask for keys and MFA device; write a first profile.")
+    def setup(
+        profile: str = typer.Argument(..., metavar="PROFILE", help="Name of the profile to write, e.g. stage."),
+        layout: str = typer.Option(
+            "seed", "--layout", metavar="seed|standard", show_default=False,
+            help="seed (default): [PROFILE-default] keys and [PROFILE] with aws_arn_mfa in the credentials file; "
+            "standard: [PROFILE-long-term] keys, and [profile PROFILE] with source_profile and mfa_serial in the config file.",
+        ),
+    ):
+        """Write a working profile: asks for the access key (the secret is not shown), checks it with STS,
+        lists your MFA devices to pick from, writes the sections (never over existing ones) and offers to
+        fetch a first session."""
+        from mfaenv.commands.setup import setup as write_profile
+
+        write_profile(profile, layout)
+
     @app.command(cls=PlainUsage, short_help="Print statements that remove mfaenv's variables.")
     def unset(
         shell: Optional[str] = typer.Option(None, "--shell", metavar=SHELLS_METAVAR, help="Syntax of the output."),

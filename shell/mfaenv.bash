@@ -34,7 +34,8 @@ mfaenv() {
 
 __mfaenv_run() {
     if ! __mfaenv_changes_shell "$@"; then
-        \builtin command mfaenv "$@"
+        # MFAENV_INTEGRATION for this one call: `mfaenv doctor` sees the integration is loaded.
+        MFAENV_INTEGRATION=bash \builtin command mfaenv "$@"
         \builtin return
     fi
     \builtin local __mfaenv_code
@@ -185,6 +186,7 @@ __mfaenv_complete() {
     case $__mfaenv_prev in
         --shell) __mfaenv_words=(bash) ;;
         --source | --profile | -p) __mfaenv_profiles=1 ;;
+        --layout) __mfaenv_words=(seed standard) ;;
         --duration | --serial | --code-command | --destination | --region) \builtin return 0 ;;
         *)
             if ((COMP_CWORD == 1)); then
@@ -196,6 +198,8 @@ __mfaenv_complete() {
                     unset) __mfaenv_words=(--shell) ;;
                     list | status | prompt | help) ;;
                     credential-process) ((COMP_CWORD == 2)) && __mfaenv_profiles=1 ;;
+                    doctor) __mfaenv_words=(--profile) ;;
+                    setup) ((COMP_CWORD > 2)) && __mfaenv_words=(--layout) ;;
                     console)
                         if ((COMP_CWORD == 2)) && [[ $__mfaenv_cur != -* ]]; then
                             __mfaenv_profiles=1

@@ -28,7 +28,8 @@ function mfaenv --description 'Fetch AWS MFA session credentials into this shell
     # sourced: an empty local one hides the user's inside this function only.
     set -l fish_trace
     if not __mfaenv_changes_shell $argv
-        command mfaenv $argv
+        # MFAENV_INTEGRATION for this one call: `mfaenv doctor` sees the integration is loaded.
+        MFAENV_INTEGRATION=fish command mfaenv $argv
         return $status
     end
     # MFAENV_WRAPPER for this one call only: the output must be fish, whatever
@@ -176,7 +177,11 @@ complete -c mfaenv -n '__mfaenv_at_argument 1' -a list -d 'list usable profiles'
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a exec -d 'run a command with a session'
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a credential-process -d 'credential_process JSON for the AWS CLI and SDKs'
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a console -d "open the AWS console as the profile's role"
+complete -c mfaenv -n '__mfaenv_at_argument 1' -a doctor -d 'check the set-up without spending a code'
+complete -c mfaenv -n '__mfaenv_at_argument 1' -a setup -d 'write a first profile (keys, MFA device)'
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a forget -d 'remove cached sessions'
+complete -c mfaenv -n '__mfaenv_first_is doctor' -s p -l profile -x -a '(__mfaenv_profiles)' -d 'the profile'
+complete -c mfaenv -n '__mfaenv_first_is setup' -l layout -x -a 'seed standard' -d 'layout of the sections written'
 complete -c mfaenv -n '__mfaenv_at_argument 1' -a '(__mfaenv_profiles)' -d profile
 complete -c mfaenv -n '__mfaenv_at_argument 2; and __mfaenv_first_is get exec credential-process console forget' -a '(__mfaenv_profiles)' -d profile
 complete -c mfaenv -n '__mfaenv_first_is console' -l stdout -d 'print the sign-in URL instead of opening it'

@@ -28,7 +28,8 @@ def __mfaenv_changes_shell [arguments: list<string>]: nothing -> bool {
 export def --env --wrapped main [...arguments: string] {
     # The arguments stay strings: a code such as 012345 is not read as a number.
     if not (__mfaenv_changes_shell $arguments) {
-        ^mfaenv ...$arguments
+        # MFAENV_INTEGRATION for this one call: `mfaenv doctor` sees the integration is loaded.
+        with-env {MFAENV_INTEGRATION: nu} { ^mfaenv ...$arguments }
     } else {
         # MFAENV_WRAPPER for this one call only: the output must be this record, whatever
         # --shell says (the CLI refuses another syntax). The code prompt uses /dev/tty, not

@@ -30,7 +30,20 @@ function global:__mfaenv_changes_shell([string[]] $Arguments) {
 function global:mfaenv {
     $application = __mfaenv_application
     if (-not (__mfaenv_changes_shell $args)) {
-        & $application @args
+        # MFAENV_INTEGRATION for this one call: `mfaenv doctor` sees the integration is loaded.
+        $previousIntegration = $Env:MFAENV_INTEGRATION
+        $Env:MFAENV_INTEGRATION = 'powershell'
+        try {
+            & $application @args
+        }
+        finally {
+            if ($null -eq $previousIntegration) {
+                Microsoft.PowerShell.Management\Remove-Item Env:MFAENV_INTEGRATION -ErrorAction SilentlyContinue
+            }
+            else {
+                $Env:MFAENV_INTEGRATION = $previousIntegration
+            }
+        }
         return
     }
     # MFAENV_WRAPPER for this one call only: the output must be PowerShell,

@@ -34,7 +34,8 @@ mfaenv() {
     \builtin emulate -L zsh
     \builtin setopt no_xtrace
     if ! __mfaenv_changes_shell "$@"; then
-        \builtin command mfaenv "$@"
+        # MFAENV_INTEGRATION for this one call: `mfaenv doctor` sees the integration is loaded.
+        MFAENV_INTEGRATION=zsh \builtin command mfaenv "$@"
         return
     fi
     \builtin local __mfaenv_code
@@ -204,6 +205,8 @@ __mfaenv_complete() {
         unset) compadd -- --shell ;;
         list | status | prompt | help) ;;
         credential-process) (( CURRENT == 3 )) && _wanted profiles expl profile compadd -a __mfaenv_profiles ;;
+        doctor) compadd -- --profile ;;
+        setup) (( CURRENT > 3 )) && compadd -- --layout ;;
         console)
             if (( CURRENT == 3 )) && [[ $PREFIX != -* ]]; then
                 _wanted profiles expl profile compadd -a __mfaenv_profiles

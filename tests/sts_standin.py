@@ -33,7 +33,8 @@ session, as STS does:
 GetCallerIdentity, which real clients (boto3, the AWS CLI, the JavaScript SDK) call
 to prove their credentials, is answered for whoever signed, apart from the script:
 an IAM user's ARN for long-term keys given to ``user(key_id, arn)`` (and for the
-sessions they obtained), else a federated user's. Every answer carries a ``Date``.
+sessions they obtained), else a federated user's. Every answer carries a ``Date``,
+``clock_skew`` seconds off this machine's clock (for `mfaenv doctor`'s clock check).
 ``refuse_new_keys(times)``: a long-term key that was not known when this was called
 (a key a test or ``mfaenv rotate`` just wrote into the HOME's files) is refused with
 ``InvalidClientTokenId`` for its first ``times`` requests, as STS refuses a key IAM
@@ -314,6 +315,8 @@ class StsStandIn:
     responses: List[Response] = field(default_factory=lambda: [success()])
     requests: List[Request] = field(default_factory=list)
     issued: List[Issued] = field(default_factory=list)
+    #: Seconds added to the clock of every answer's ``Date`` header: a server clock ahead (or behind, negative).
+    clock_skew: float = 0.0
     #: AWS files whose long-term keys may sign, re-read on every request.
     key_files: List[Path] = field(default_factory=lambda: [DATA / "credentials"])
     check_signatures: bool = True
@@ -537,7 +540,7 @@ class StsStandIn:
                 keep = standin.keep_alive and response.trickle == 0  # a trickle ends with the connection
                 head = (
                     f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}\r\n"
-                    f"Content-Type: text/xml\r\nContent-Length: {len(payload)}\r\nDate: {formatdate(usegmt=True)}\r\n"
+                    f"Content-Type: text/xml\r\nContent-Length: {len(payload)}\r\nDate: {formatdate(time.time() + standin.clock_skew, usegmt=True)}\r\n"
                     f"x-amzn-RequestId: {uuid.uuid4()}\r\nConnection: {'keep-alive' if keep else 'close'}\r\n\r\n"
                 ).encode("ascii")
                 self.close_connection = not keep

@@ -32,7 +32,8 @@ PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 def child_environment(environ: Mapping[str, str], exports: variables.Variables) -> Dict[str, str]:
     """``environ`` as an export would leave it (``None`` removes), without the profile variables."""
-    child = {name: value for name, value in environ.items() if name not in PROFILE_VARIABLES}
+    # MFAENV_INTEGRATION is the wrapper's word to this one call (for `doctor`), never the command's.
+    child = {name: value for name, value in environ.items() if name not in PROFILE_VARIABLES + ("MFAENV_INTEGRATION",)}
     for name, value in exports.items():
         if value is None:
             child.pop(name, None)

@@ -531,3 +531,20 @@ def remove_marker(path: Path, section: str) -> bool:
     if not os.path.lexists(resolve(path)):
         return False
     return edit_file(path, edit)
+
+
+# --- new sections (`mfaenv setup`) -------------------------------------------------------------------------------
+
+
+def add_section(path: Path, section: str, values: Mapping[str, str]) -> None:
+    """``[section]`` with these keys added at the end of the file (made 0600 when missing); an existing
+    section is never touched: PersistError, the file unchanged."""
+    _check_values(values, path)
+
+    def edit(data: bytes) -> bytes:
+        document = Document.parse(data, path)
+        if section in document.before:
+            raise PersistError(f"[{section}] exists already in {path}; mfaenv setup never overwrites a section")
+        return document.with_values(section, values)
+
+    edit_file(path, edit)

@@ -100,3 +100,18 @@ def confirm(question: str, refusal: str) -> bool:
     with _terminal(f"ask '{question}' on; {refusal}") as (out, inp):
         return _read_line(out, inp, f"{shown(question)} [y/N] ").lower() in ("y", "yes")
 
+
+def ask(question: str, refusal: str) -> str:
+    """One line typed on the terminal (stripped); NoTerminalError naming ``refusal`` without a terminal."""
+    with _terminal(f"ask '{question}' on; {refusal}") as (out, inp):
+        return _read_line(out, inp, question)
+
+
+def tell(text: str) -> None:
+    """A line for the person at the terminal, where the questions are (stderr when there is none)."""
+    try:
+        with _terminal("tell") as (out, _inp):
+            out.write(shown(text) + "\n")
+            out.flush()
+    except NoTerminalError:
+        print(shown(text), file=sys.stderr)
