@@ -101,7 +101,7 @@ def test_a_region_the_user_set_is_never_removed(env):
 
 def test_unset_clears_everything_mfaenv_set_but_not_aws_profile(env, shell_name):
     """A stale legacy token, a fetch for prod (which names a region), then unset, all in one shell."""
-    printer = 'env | grep -E "^(AWS_|MFAENV_)" | grep -vE "^(AWS_ENDPOINT_URL_STS|MFAENV_SHELL|MFAENV_QUIET)=" | sort; echo ---\n'
+    printer = 'env | grep -E "^(AWS_|MFAENV_)" | grep -vE "^(AWS_ENDPOINT_URL_STS|MFAENV_SHELL|MFAENV_QUIET|MFAENV_TEST_SHM_NAME)=" | sort; echo ---\n'
     stale = "set -gx AWS_SECURITY_TOKEN stale; set -gx AWS_PROFILE prod\n" if shell_name == "fish" else (
         "export AWS_SECURITY_TOKEN=stale AWS_PROFILE=prod\n")
     script = stale + _in_shell(shell_name, "get", "prod", "123456") + printer + _in_shell(shell_name, "unset") + printer
