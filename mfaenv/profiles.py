@@ -418,7 +418,7 @@ class ProfileStore:
             )
         return UnknownProfileError(
             f"{what} not found: neither {self.credentials_file} nor {self.config_file} exists; "
-            f"create {self.credentials_file} with the long-term keys (see the README)",
+            f"'mfaenv setup {missing or 'PROFILE'}' asks for the long-term keys and writes a first profile",
             reason=reason, missing=missing,
         )
 

@@ -293,3 +293,10 @@ def test_the_success_line_and_the_prompt_round_time_left_the_same_way(now, left)
     in_prompt = prompt_segment(environ, now=now).rsplit(" ", 1)[1]
     line = success_line("stage", None, "111111111111", expires, "sts", now=now)
     assert f"({in_prompt} left)" in line, (line, in_prompt)
+
+
+def test_no_files_at_all_points_at_setup(standin_env, tmp_path):
+    environ = {**standin_env, "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "c"), "AWS_CONFIG_FILE": str(tmp_path / "k")}
+    result = run_mfaenv(["stage", "123456"], environ)
+    assert result.returncode == 3
+    assert "neither" in result.stderr and "'mfaenv setup stage' asks for the long-term keys" in result.stderr

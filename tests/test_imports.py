@@ -112,6 +112,15 @@ def test_profile_completion_loads_no_cli_framework_and_no_aws_sdk(session_env):
     assert loaded(modules, ("re", "configparser")) == [], "plainly written files are read without configparser"
 
 
+def test_profile_completion_with_a_misspelt_source_loads_no_difflib(session_env, aws_home):
+    """An unresolvable profile's error is only surveyed at a Tab: its did-you-mean is never worked out."""
+    with (aws_home / ".aws" / "config").open("a", encoding="utf-8") as config:
+        config.write("\n[profile ops]\nsource_profile = stage-defualt\n")
+    modules, result = imported_modules(["profiles"], session_env)
+    assert "ops" in result.stdout.splitlines()
+    assert loaded(modules, ("difflib", "re")) == []
+
+
 def test_profile_completion_parses_no_persisted_session(session_env, aws_home):
     """A session persisted by aws-mfa (its expiry without an offset) is read only when reuse asks: not at a Tab."""
     credentials = aws_home / ".aws" / "credentials"
@@ -291,3 +300,13 @@ def test_the_prompt_hook_when_a_renewal_is_due_but_not_possible_loads_no_cli_fra
     assert result.stdout == ""
     assert "mfaenv.commands.get" in modules, "the renewal did not take its fast path"
     assert loaded(modules, CLI_FRAMEWORKS + AWS_SDK + KEYRING) == []
+
+
+def test_a_cached_credential_process_for_a_known_profile_loads_no_difflib(session_env, tmp_path):
+    """The did-you-mean of an unknown profile is worked out on that failure only: a hit pays nothing for it."""
+    modules, result = imported_modules(["credential-process", "--profile", "stage"], session_env)
+    assert result.returncode == 0, stderr_without_importtime(result)
+    assert "difflib" not in modules
+    modules, result = imported_modules(["credential-process", "stagee"], session_env)
+    assert result.returncode == 3 and "did you mean 'stage'" in result.stderr
+    assert "difflib" in modules
