@@ -152,15 +152,23 @@ def test_the_cache_in_ram_on_disk_or_off(doctor_env, sts_standin, tmp_path):
     assert line.startswith("warning: ") and f"chmod 700 {loose}" in line
 
 
-def test_doctor_sees_the_integration_loaded_in_this_shell(doctor_env, sts_standin):
-    environ = {**doctor_env, "PATH": f"{BIN}{os.pathsep}{doctor_env['PATH']}"}
-    script = 'eval "$(mfaenv init bash)"\nmfaenv doctor | grep "shell integration"\ncommand mfaenv doctor | grep "shell integration"\n'
+INIT_AND_DOCTOR = {
+    "bash": 'eval "$(mfaenv init bash)"\nmfaenv doctor | grep "shell integration"\ncommand mfaenv doctor | grep "shell integration"\n',
+    "zsh": 'eval "$(mfaenv init zsh)"\nmfaenv doctor | grep "shell integration"\ncommand mfaenv doctor | grep "shell integration"\n',
+    "fish": 'mfaenv init fish | source\nmfaenv doctor | grep "shell integration"\ncommand mfaenv doctor | grep "shell integration"\n',
+}
+NO_RC = {"bash": ["--norc", "--noprofile"], "zsh": ["-f"], "fish": ["--no-config"]}
+
+
+@pytest.mark.parametrize("shell", sorted(INIT_AND_DOCTOR))
+def test_doctor_sees_the_integration_loaded_in_this_shell(shell, doctor_env, sts_standin):
     import subprocess
 
-    result = subprocess.run([require_shell("bash"), "--norc", "--noprofile", "-c", script], env=environ,
+    environ = {**doctor_env, "PATH": f"{BIN}{os.pathsep}{doctor_env['PATH']}"}
+    result = subprocess.run([require_shell(shell), *NO_RC[shell], "-c", INIT_AND_DOCTOR[shell]], env=environ,
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     lines = result.stdout.splitlines()
-    assert lines[0] == "ok       shell integration: loaded in this shell (bash)", result.stderr
+    assert lines[0] == f"ok       shell integration: loaded in this shell ({shell})", result.stderr
     assert lines[1].startswith("warning  shell integration: not loaded in this shell")
 
 

@@ -420,3 +420,10 @@ def test_nu_completes_a_profile_name_with_a_space_as_one_quoted_word(config_dir,
     with open(aws_home / ".aws" / "config", "a", encoding="utf-8") as config:
         config.write("\n[profile my profile]\nsource_profile = stage-default\n")
     assert nu_completions(config_dir, "mfaenv get my", shell_env, tmp_path) == ['"my profile"']
+
+
+def test_doctor_sees_the_module_loaded(config_dir, shell_env):
+    """The wrapper tells the commands it runs untouched (doctor) that the integration is there, for that call."""
+    result = run_nu(config_dir, "mfaenv doctor | lines | where {|line| $line =~ 'shell integration' } | first | print\n"
+                    "print ($env.MFAENV_INTEGRATION? | default 'gone')", shell_env)
+    assert result.stdout.splitlines() == ["ok       shell integration: loaded in this shell (nu)", "gone"], result.stderr
