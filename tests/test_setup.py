@@ -19,6 +19,18 @@ from sts_standin import error, success
 from test_tmux import BIN, RC_FILES, Terminal
 
 
+#: The tmux servers this module started; each is killed after its test (a server left running kept a
+#: `mfaenv setup` waiting at its prompt long after the run).
+_STARTED = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_terminals():
+    yield
+    while _STARTED:
+        subprocess.run(["tmux", "-S", str(_STARTED.pop().socket), "kill-server"], capture_output=True, timeout=20)
+
+
 def start_bash(environ, home: Path, tmp_path: Path) -> Terminal:
     require_shell("tmux")
     name, text = RC_FILES["bash"]
@@ -27,6 +39,7 @@ def start_bash(environ, home: Path, tmp_path: Path) -> Terminal:
     environ.pop("MFAENV_SHELL", None)
     environ.pop("MFAENV_QUIET", None)
     term = Terminal("bash", tmp_path / "tmux.sock", environ)
+    _STARTED.append(term)
     term.tmux("new-session", "-d", "-s", "mfaenv", "-x", "200", "-y", "50", require_shell("bash"), "-i")
     term.wait_for_prompt(r"\[\] bash>", "the first bash prompt")
     return term

@@ -112,16 +112,26 @@ def import_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
     if not is_access_key_id(key_id):
         raise ProfileError(f"profile '{section}': aws_access_key_id in [{section}] is not an access key id; fix it first")
     _check_keys(store, profile, section, key_id, secret, environ)
+    _store_then_name(store, section, key_id, secret, old_marker,
+                     lambda: persist.move_keys_out(store.credentials_path, section, key_id, secret))
+    return (f"moved the keys of [{section}] ({key_id}) from {store.credentials_file} into the {keystore.backend_name()}; "
+            f"[{section}] keeps {KEYRING_MARKER} = {key_id} in their place")
+
+
+
+def _store_then_name(store, section: str, key_id: str, secret: str, old_marker, write_file) -> None:
+    """The keys into the credential store (read back), then the file written to name them (``write_file``);
+    a failed write takes the item back out, and an item the section named before goes once nothing names it."""
+    from mfaenv.stores import keystore
+
     changed, before = keystore.store(key_id, secret)
     try:
-        persist.move_keys_out(store.credentials_path, section, key_id, secret)
+        write_file()
     except BaseException:
         take_back(key_id, changed, before, store.credentials_path, section)
         raise
     if old_marker and old_marker != key_id:
         _tidy(store, keystore, old_marker, section)
-    return (f"moved the keys of [{section}] ({key_id}) from {store.credentials_file} into the {keystore.backend_name()}; "
-            f"[{section}] keeps {KEYRING_MARKER} = {key_id} in their place")
 
 
 def take_back(key_id: str, changed: bool, before: Optional[str], credentials_path, section: str) -> None:
@@ -198,14 +208,8 @@ def add_keys(profile: str, environ: Mapping[str, str] = os.environ) -> str:
         raise UsageError("the secret access key cannot contain spaces")
     _check_keys(store, profile, section, key_id, secret, environ)
     old_marker = store.stored_key_id(section)
-    changed, before = keystore.store(key_id, secret)
-    try:
-        persist.set_marker(store.credentials_path, section, key_id)
-    except BaseException:
-        take_back(key_id, changed, before, store.credentials_path, section)
-        raise
-    if old_marker and old_marker != key_id:
-        _tidy(store, keystore, old_marker, section)
+    _store_then_name(store, section, key_id, secret, old_marker,
+                     lambda: persist.set_marker(store.credentials_path, section, key_id))
     return (f"stored the keys of [{section}] ({key_id}) in the {keystore.backend_name()}; "
             f"[{section}] of {store.credentials_file} names them ({KEYRING_MARKER} = {key_id})")
 

@@ -53,21 +53,27 @@ def code_from_command(command: str, profile: str) -> str:
     return codes[-1]
 
 
+def open_terminal():
+    """The controlling terminal as (out, inp) text streams, whatever stdin and stdout are; OSError without one.
+
+    One stream each way: a text stream opened "r+" needs a seekable file, and a
+    terminal is not one (it would fail as "no terminal").
+    """
+    if sys.platform == "win32":
+        return open("CONOUT$", "w"), open("CONIN$")
+    out = open("/dev/tty", "w", encoding="utf-8")
+    try:
+        return out, open("/dev/tty", encoding="utf-8", errors="replace")
+    except OSError:
+        out.close()
+        raise
+
+
 def code_from_terminal(profile: str, serial: str) -> str:
     """Ask on the controlling terminal, up to three times; fail at once when there is none."""
     question = f"MFA code for {shown(profile)} ({shown(serial)}): "
     try:
-        if sys.platform == "win32":
-            out, inp = open("CONOUT$", "w"), open("CONIN$")
-        else:
-            # One stream each way: a text stream opened "r+" needs a seekable
-            # file, and a terminal is not one (it would fail as "no terminal").
-            out = open("/dev/tty", "w", encoding="utf-8")
-            try:
-                inp = open("/dev/tty", encoding="utf-8", errors="replace")
-            except OSError:
-                out.close()
-                raise
+        out, inp = open_terminal()
     except OSError:
         raise NoTerminalError(
             f"profile '{profile}': no terminal to ask for the MFA code; "

@@ -20,16 +20,10 @@ if TYPE_CHECKING:
 
 @contextmanager
 def _terminal(why: str) -> Iterator[Tuple[object, object]]:
+    from mfaenv.terminal.codeinput import open_terminal
+
     try:
-        if sys.platform == "win32":
-            out, inp = open("CONOUT$", "w"), open("CONIN$")
-        else:
-            out = open("/dev/tty", "w", encoding="utf-8")
-            try:
-                inp = open("/dev/tty", encoding="utf-8", errors="replace")
-            except OSError:
-                out.close()
-                raise
+        out, inp = open_terminal()
     except OSError:
         raise NoTerminalError(f"no terminal to {why}") from None
     with out, inp:
