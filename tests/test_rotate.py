@@ -332,6 +332,47 @@ def test_an_active_second_key_in_use_is_an_error_naming_it_and_nothing_changes(w
 # -- never lose a working key -------------------------------------------------------------------------------------
 
 
+def test_a_key_pasted_into_a_second_section_is_refused_before_a_code_is_spent(world):
+    """Rotating would delete the old key in IAM, and the second section would be left holding it."""
+    text = world.credentials.read_text()
+    world.credentials.write_text(text + f"\n[copy]\naws_access_key_id = {world.old_key}\n"
+                                        f"aws_secret_access_key = {world.old_secret}\n")
+    before = world.credentials.read_bytes()
+    refused = world.rotate("stage", "123456")
+    assert (refused.returncode, refused.stdout) == (3, "")
+    assert f"the access key {world.old_key} is also in [copy] of" in refused.stderr and refused.stderr.count("\n") == 1
+    assert world.credentials.read_bytes() == before
+    assert world.standin.calls("GetSessionToken") == [] and world.gate.actions() == []
+    assert world.keys() == {world.old_key: "Active"}
+
+
+def test_the_new_key_kept_in_the_store_survives_an_interruption_after_the_file_names_it(secret_service, tmp_path,
+                                                                                       monkeypatch):
+    """A Ctrl-C (or any error) just after the file was replaced: the file names the new key, so its item stays."""
+    from mfaenv.commands import rotate
+    from mfaenv.stores import keystore, persist
+
+    for name, value in secret_service.items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "credentials"
+    path.write_text("[stage-default]\nmfaenv_keyring = AKIAOLDOLDOLDOLD0001\n")
+    real = persist.replace_long_term_keys
+
+    def replaced_then_interrupted(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(persist, "replace_long_term_keys", replaced_then_interrupted)
+    location = rotate.KeyLocation(path, "stage-default", True)
+    new_key = f"AKIANEW{uuid.uuid4().hex[:13].upper()}"
+    with pytest.raises(KeyboardInterrupt):
+        rotate.store_new_key(location, "AKIAOLDOLDOLDOLD0001", new_key, "new-secret/" + new_key, None)
+    assert f"mfaenv_keyring = {new_key}" in path.read_text()
+    keystore._read.clear()  # what this process read before: the store itself is asked
+    assert keystore.read(new_key) == "new-secret/" + new_key, "the file names a key whose secret was taken back"
+    keystore.remove(new_key)
+
+
 def test_killed_after_create_access_key_the_next_rotate_offers_to_delete_the_unused_key(world):
     world.gate.kill_during = "CreateAccessKey"
     process = subprocess.Popen([sys.executable, "-m", "mfaenv", "rotate", "stage", "123456"], env=world.env,

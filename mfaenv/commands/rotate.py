@@ -127,8 +127,31 @@ def store_new_key(location: KeyLocation, old_key_id: str, new_key_id: str, new_s
         persist.replace_long_term_keys(location.path, location.section, old_key_id, new_key_id, None,
                                        created_text, previous=old_key_id)
     except BaseException:
-        _forget_stored(new_key_id)
+        # Taken back only while the file does not name it: an error or a Ctrl-C just after the file was
+        # replaced must leave the new key's secret where the file says it is.
+        if not _holds(location, new_key_id):
+            _forget_stored(new_key_id)
         raise
+
+
+def _refuse_copies(store: ProfileStore, chain: Chain, location: KeyLocation) -> None:
+    """A key pasted into a second section too: rotating would delete the key that section holds. Refused
+    before any code is spent, naming the copies."""
+    from mfaenv.profiles import KEYRING_MARKER
+
+    key_id = chain.base.access_key_id
+    copies = []
+    for path, sections in ((store.credentials_path, store.credentials), (store.config_path, store.config)):
+        for name, values in sections.items():
+            here = path == location.path and location.section in (name, f"profile {name}")
+            if not here and key_id in (values.get("aws_access_key_id"), values.get(KEYRING_MARKER)):
+                copies.append(f"[{name}] of {path}")
+    if copies:
+        raise ProfileError(
+            f"profile '{chain.name}': the access key {key_id} is also in {', '.join(copies)}, which rotating "
+            f"would leave with a deleted key; remove those copies (or give them source_profile = "
+            f"{chain.base.name}) first; nothing was changed"
+        )
 
 
 def _forget_stored(key_id: str) -> None:
@@ -190,6 +213,7 @@ def rotate(request: RotateRequest, environ: Mapping[str, str] = os.environ) -> s
     location = key_location(store, chain)
     # Everything local first: no code is spent on a rotation that cannot be written or sent.
     check_location(location)
+    _refuse_copies(store, chain, location)
     _check_endpoints(environ)
     user = _iam_user(chain, environ)
     session = _mfa_session(chain, environ, code, request.code_command)
