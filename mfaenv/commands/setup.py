@@ -75,7 +75,8 @@ def setup(profile: str, layout: str = "seed", environ: Mapping[str, str] = os.en
             raise
         done.append(f"[{section}] in {path}")
     _say(f"wrote {' and '.join(done)}")
-    if _wants_first_session(profile):
+    # A first session is worth a code only where the cache keeps it for the next `mfaenv PROFILE`.
+    if _cache_in_use(environ) and _wants_first_session(profile):
         _first_session(profile, environ)
     _say(f"next: mfaenv {profile} CODE (or without the shell integration: eval \"$(mfaenv {profile} CODE)\")")
 
@@ -142,6 +143,16 @@ def _when(value) -> str:
         return f" (since {value:%Y-%m-%d})"
     except (TypeError, ValueError):
         return ""
+
+
+def _cache_in_use(environ: Mapping[str, str]) -> bool:
+    from mfaenv.stores import sessionstore
+
+    store = sessionstore.open_store(environ)
+    if store is None:
+        return False
+    store.close()
+    return True
 
 
 def _wants_first_session(profile: str) -> bool:
