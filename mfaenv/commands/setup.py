@@ -51,7 +51,7 @@ def setup(profile: str, layout: str = "seed", environ: Mapping[str, str] = os.en
             f"pick another name, or edit the files ('mfaenv doctor --profile {profile}' checks one)"
         )
     region = _region(environ)
-    key_id, secret = keyinput.ask_keys(key_section)
+    key_id, secret = keyinput.ask_keys(key_section, f"mfaenv setup {profile}")
     if not is_access_key_id(key_id):
         raise UsageError("that is not an access key id (AKIA followed by 16 capital letters and digits)")
     if any(char.isspace() for char in secret):

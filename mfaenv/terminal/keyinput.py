@@ -70,9 +70,13 @@ def _echo_off(inp) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSAFLUSH, before)
 
 
-def ask_keys(profile: str) -> Tuple[str, str]:
-    """(access key id, secret access key), typed on the terminal; the secret is not echoed."""
-    with _terminal(f"ask for the keys of '{profile}' on; run 'mfaenv keys add {profile}' in a terminal") as (out, inp):
+def ask_keys(profile: str, command: str = "") -> Tuple[str, str]:
+    """(access key id, secret access key), typed on the terminal; the secret is not echoed.
+
+    ``command``: what to run in a terminal instead (default: `mfaenv keys add PROFILE`).
+    """
+    command = command or f"mfaenv keys add {profile}"
+    with _terminal(f"ask for the keys of '{profile}' on; run '{command}' in a terminal") as (out, inp):
         key_id = _read_line(out, inp, f"Access key id for {shown(profile)}: ")
         if not key_id:
             raise UsageError("no access key id entered")
