@@ -90,7 +90,9 @@ def test_the_quick_start_works_as_written(layout, aws_home, standin_env, sts_sta
     assert [call.signing_key_id for call in sts_standin.calls("GetSessionToken")] == ["AKIAIOSFODNN7EXAMPLE"]
     said = indented(QUICK, "It says what it did")
     # A fresh 12-hour session: a second may pass between the fetch and the prompt.
-    pattern = re.escape(said).replace(re.escape("22:41 CET"), r"\d\d:\d\d \S+").replace("12h00m", "(12h00m|11h59m)")
+    # The end in local time; a session that ends tomorrow also names the day (`Thu 03 Dec 00:11 UTC`).
+    pattern = re.escape(said).replace(re.escape("22:41 CET"), r"(\w{3} \d\d \w{3} )?\d\d:\d\d \S+").replace(
+        "12h00m", "(12h00m|11h59m)")
     assert re.fullmatch(pattern, result.stderr.strip()), (said, result.stderr)
     prompt = indented(QUICK, "**5. The prompt**")
     assert result.stdout in (f"prompt={prompt} \n", f"prompt={prompt.replace('12h00m', '11h59m')} \n")
