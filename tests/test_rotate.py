@@ -516,6 +516,10 @@ def test_a_denied_deactivation_leaves_both_keys_active_and_says_what_to_do(world
 
 
 def test_keys_kept_in_the_config_file_are_rotated_where_they_are(world):
+    # The key only in the config file: in a second section too, rotating it would be refused.
+    world.credentials.write_bytes(world.seed.replace(world.old_key.encode(), SEED_KEY.encode())
+                                  .replace(world.old_secret.encode(), SEED_SECRET.encode()))
+    seed = world.credentials.read_bytes()
     config = world.home / ".aws" / "config"
     config.write_text(config.read_text() + f"\n[profile ci]\naws_access_key_id = {world.old_key}\n"
                       f"aws_secret_access_key = {world.old_secret}\nmfa_serial = arn:aws:iam::{ACCOUNT}:mfa/jane\n")
@@ -527,7 +531,7 @@ def test_keys_kept_in_the_config_file_are_rotated_where_they_are(world):
         "+ aws_access_key_created", "+ aws_access_key_id", "+ aws_secret_access_key",
         "- aws_access_key_id", "- aws_secret_access_key",
     ], diff
-    assert world.credentials.read_bytes() == world.seed
+    assert world.credentials.read_bytes() == seed
 
 
 def test_keys_of_no_iam_user_and_a_bad_iam_endpoint_are_refused_before_a_code_is_spent(world):
