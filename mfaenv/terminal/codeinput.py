@@ -86,11 +86,11 @@ def code_from_terminal(profile: str, serial: str) -> str:
             try:
                 answer = inp.readline()
             except KeyboardInterrupt:
-                _end_line(out)  # after the terminal's ^C, so that "interrupted" starts a line
+                end_line(out)  # after the terminal's ^C, so that "interrupted" starts a line
                 raise
             if not answer.strip():  # an empty line, or Ctrl-D (which leaves the cursor on the line)
                 if not answer.endswith("\n"):
-                    _end_line(out)
+                    end_line(out)
                 raise CodeInputError(f"profile '{profile}': no MFA code entered")
             try:
                 return check_code(answer)
@@ -100,7 +100,8 @@ def code_from_terminal(profile: str, serial: str) -> str:
     raise UsageError(f"the MFA code must be six digits ({TERMINAL_TRIES} tries)")
 
 
-def _end_line(out) -> None:
+def end_line(out) -> None:
+    """End the line the cursor is on (after Ctrl-C or Ctrl-D at a prompt); a closed terminal is let be."""
     try:
         out.write("\n")
         out.flush()

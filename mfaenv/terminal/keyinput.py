@@ -11,6 +11,7 @@ import sys
 from contextlib import contextmanager
 
 from mfaenv.errors import NoTerminalError, UsageError
+from mfaenv.terminal.codeinput import end_line, open_terminal
 from mfaenv.terminal.display import shown
 
 TYPE_CHECKING = False
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
 
 @contextmanager
 def _terminal(why: str) -> Iterator[Tuple[object, object]]:
-    from mfaenv.terminal.codeinput import open_terminal
-
     try:
         out, inp = open_terminal()
     except OSError:
@@ -30,16 +29,8 @@ def _terminal(why: str) -> Iterator[Tuple[object, object]]:
         try:
             yield out, inp
         except KeyboardInterrupt:
-            _end_line(out)
+            end_line(out)
             raise
-
-
-def _end_line(out) -> None:
-    try:
-        out.write("\n")
-        out.flush()
-    except (OSError, ValueError):
-        pass
 
 
 def _read_line(out, inp, question: str) -> str:
@@ -47,7 +38,7 @@ def _read_line(out, inp, question: str) -> str:
     out.flush()
     answer = inp.readline()
     if not answer.endswith("\n"):  # Ctrl-D leaves the cursor on the line
-        _end_line(out)
+        end_line(out)
     return answer.strip()
 
 
@@ -87,7 +78,7 @@ def ask_keys(profile: str, command: str = "") -> Tuple[str, str]:
         else:
             with _echo_off(inp):
                 secret = _read_line(out, inp, f"Secret access key for {shown(profile)} (not shown): ")
-            _end_line(out)  # the Enter typed was not echoed either
+            end_line(out)  # the Enter typed was not echoed either
         if not secret:
             raise UsageError("no secret access key entered")
     return key_id, secret
