@@ -22,7 +22,7 @@ import sts_standin as standin
 from conftest import IN_CI, require_shell
 from test_cache_cli import DEV_KEYS, ROLE_PROFILES
 from test_integration import CREDENTIALS, NO_RC_FILES, SCRIPTS, SHELL_DIR
-from test_tmux import BIN, COMMANDS, EARLY_FILES, RC_FILES, Terminal
+from test_tmux import BIN, Terminal, interactive_shell
 
 ROLE_PROMPT = r"\[admin 210987654321 (59m|1h00m)\] \w+>"
 SHORT = 240  # seconds the stand-in gives the first role session: inside the 5-minute window
@@ -32,37 +32,15 @@ SHORT = 240  # seconds the stand-in gives the first role session: inside the 5-m
 def renewal(request, standin_env: Dict[str, str], sts_standin, aws_home: Path, tmp_path: Path) -> Iterator[Terminal]:
     """An interactive shell in tmux, its integration loaded, a session cache, role profiles on dev's keys."""
     shell = request.param
-    command = [require_shell(shell), *COMMANDS[shell][1:]]
-    require_shell("tmux")
     with open(aws_home / ".aws" / "config", "a") as config:
         config.write(ROLE_PROFILES)
     with open(aws_home / ".aws" / "credentials", "a") as credentials:
         credentials.write(DEV_KEYS)
-    for name, text in (RC_FILES[shell], *([EARLY_FILES[shell]] if shell in EARLY_FILES else [])):
-        path = aws_home / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    environ = {
-        **standin_env,
-        "MFAENV_CACHE_DIR": str(tmp_path / "cache"),
-        "PATH": f"{BIN}{os.pathsep}{standin_env.get('PATH', os.defpath)}",
-        "ZDOTDIR": str(aws_home),
-        "XDG_CONFIG_HOME": str(aws_home / ".config"),
-        "TERM": "xterm-256color",
-    }
-    environ.pop("MFAENV_SHELL", None)
-    environ.pop("MFAENV_QUIET", None)
-    for name, value in getattr(request, "extra_env", {}).items():
-        environ[name] = value
     # GetSessionToken: 12 h; the first AssumeRole: 4 minutes; every later one: 1 h.
     sts_standin.answer(standin.success(), standin.success(expires_in=SHORT), standin.success())
-    term = Terminal(shell, tmp_path / "tmux.sock", environ)
-    term.tmux("new-session", "-d", "-s", "mfaenv", "-x", "200", "-y", "50", *command)
-    try:
-        term.wait_for_prompt(r"\[\] \w+>", f"the first {shell} prompt")
+    cache = {"MFAENV_CACHE_DIR": str(tmp_path / "cache")}
+    with interactive_shell(shell, aws_home, tmp_path, standin_env, cache, size=("200", "50")) as term:
         yield term
-    finally:
-        subprocess.run(["tmux", "-S", str(term.socket), "kill-server"], capture_output=True, timeout=20)
 
 
 def enter(terminal: Terminal, line: str, prompt: str, what: str) -> None:

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Dict, Iterator
 
@@ -107,36 +108,46 @@ class Terminal:
         return self.wait_for(lambda _: re.fullmatch(pattern, self.last_line()), what)
 
 
-@pytest.fixture
-def terminal(request, env, aws_home: Path, tmp_path: Path) -> Iterator[Terminal]:
-    shell = request.param
+@contextmanager
+def interactive_shell(shell: str, home: Path, tmp_path: Path, base_env: Dict[str, str], extra: Dict[str, str],
+                      size=("150", "40")) -> Iterator[Terminal]:
+    """``shell`` in its own tmux server, its rc files (the integration) in ``home``, up to its first prompt.
+
+    ``extra`` chooses the session cache (and anything else a test needs); the server is killed afterwards.
+    """
     command = [require_shell(shell), *COMMANDS[shell][1:]]
     require_shell("tmux")
     for name, text in (RC_FILES[shell], *([EARLY_FILES[shell]] if shell in EARLY_FILES else [])):
-        path = aws_home / name
+        path = home / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    # A user's machine has a session cache (here a private runtime folder), so the success line
-    # says no "not cached" (which would also wrap the line at this width).
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
     environ = {
-        **env,
-        "XDG_RUNTIME_DIR": str(runtime),
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', os.defpath)}",
-        "ZDOTDIR": str(aws_home),
-        "XDG_CONFIG_HOME": str(aws_home / ".config"),
+        **base_env,
+        "PATH": f"{BIN}{os.pathsep}{base_env.get('PATH', os.defpath)}",
+        "ZDOTDIR": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
         "TERM": "xterm-256color",
     }
     environ.pop("MFAENV_SHELL", None)  # the wrapper names its shell itself; the user never sets it
     environ.pop("MFAENV_QUIET", None)  # a person sees the success line
+    environ.update(extra)
     term = Terminal(shell, tmp_path / "tmux.sock", environ)
-    term.tmux("new-session", "-d", "-s", "mfaenv", "-x", "150", "-y", "40", *command)
+    term.tmux("new-session", "-d", "-s", "mfaenv", "-x", size[0], "-y", size[1], *command)
     try:
         term.wait_for_prompt(r"\[\] \w+>", f"the first {shell} prompt")
         yield term
     finally:
         subprocess.run(["tmux", "-S", str(term.socket), "kill-server"], capture_output=True, timeout=20)
+
+
+@pytest.fixture
+def terminal(request, env, aws_home: Path, tmp_path: Path) -> Iterator[Terminal]:
+    # A user's machine has a session cache (here a private runtime folder), so the success line
+    # says no "not cached" (which would also wrap the line at this width).
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    with interactive_shell(request.param, aws_home, tmp_path, env, {"XDG_RUNTIME_DIR": str(runtime)}) as term:
+        yield term
 
 
 shells = pytest.mark.parametrize("terminal", ["bash", "zsh", "fish"], indirect=True)

@@ -108,8 +108,6 @@ def get_signin_token(
 
     from botocore.awsrequest import AWSRequest
     from botocore.exceptions import BotoCoreError, ReadTimeoutError
-    from botocore.httpsession import URLLib3Session
-    from botocore.utils import get_environ_proxies
     from urllib3.exceptions import HTTPError, ReadTimeoutError as BodyReadTimeoutError
 
     from mfaenv.aws import sts
@@ -118,55 +116,47 @@ def get_signin_token(
     body = urlencode({"Action": "getSigninToken", "Session": session})
     shown = sts._without_userinfo(federation_url)
     deadline = time.monotonic() + sts._timeout("MFAENV_TOTAL_TIMEOUT", sts.TOTAL_TIMEOUT, environ)
-    http = URLLib3Session(
-        verify=environ.get("AWS_CA_BUNDLE") or True,
-        proxies=get_environ_proxies(federation_url),
-        timeout=(sts._timeout("MFAENV_CONNECT_TIMEOUT", sts.CONNECT_TIMEOUT, environ),
-                 sts._timeout("MFAENV_READ_TIMEOUT", sts.READ_TIMEOUT, environ)),
-    )
+    http = sts._http_session(federation_url, environ)  # the process's pool for it, TCP_NODELAY as botocore sets it
     where = f"profile '{profile}': the AWS sign-in federation endpoint {shown}"
     failure, sent = "", 0
-    try:
-        # Nothing is spent by this call (no code): connection failures and 5xx answers are retried.
-        for attempt in range(sts.MAX_ATTEMPTS):
-            if attempt:
-                pause = random.uniform(0.2, 0.5) * 2 ** attempt
-                if time.monotonic() + pause >= deadline:
-                    break
-                time.sleep(pause)
-            prepared = AWSRequest(
-                method="POST", url=federation_url, data=body,
-                headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-                         "Accept": "application/json"},
-            ).prepare()
-            prepared.stream_output = True
-            sent += 1
-            try:
-                status, content, _headers = sts._within(deadline, lambda: sts._exchange(http, prepared))
-            except (sts._TooLate, ReadTimeoutError, BodyReadTimeoutError):
-                raise FederationUnavailableError(f"{where} gave no answer in time; try again") from None
-            except sts._TooLarge:
-                raise FederationUnavailableError(
-                    f"{where} answered with more than {sts.MAX_ANSWER_BYTES // 1024} KiB, which is not a sign-in token"
-                ) from None
-            except BotoCoreError as error:
-                failure = f"cannot reach it: {sts._connection_reason(error)}"
-                continue
-            except (HTTPError, OSError):
-                failure = "cannot reach it: connection closed"
-                continue
-            if status == 200:
-                return _token(content, where)
-            if status >= 500 or status == 429:
-                failure = f"it answered HTTP {status}"
-                continue
-            # The body is not shown: it is the endpoint's, and could repeat what was sent.
-            raise FederationRejectedError(
-                f"{where} refused the role session (HTTP {status}); the session may be revoked, or the role's "
-                f"permissions deny console sign-in; fetch a new one with 'mfaenv forget {profile}' and try again"
-            )
-    finally:
-        http.close()
+    # Nothing is spent by this call (no code): connection failures and 5xx answers are retried.
+    for attempt in range(sts.MAX_ATTEMPTS):
+        if attempt:
+            pause = random.uniform(0.2, 0.5) * 2 ** attempt
+            if time.monotonic() + pause >= deadline:
+                break
+            time.sleep(pause)
+        prepared = AWSRequest(
+            method="POST", url=federation_url, data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                     "Accept": "application/json"},
+        ).prepare()
+        prepared.stream_output = True
+        sent += 1
+        try:
+            status, content, _headers = sts._within(deadline, lambda: sts._exchange(http, prepared))
+        except (sts._TooLate, ReadTimeoutError, BodyReadTimeoutError):
+            raise FederationUnavailableError(f"{where} gave no answer in time; try again") from None
+        except sts._TooLarge:
+            raise FederationUnavailableError(
+                f"{where} answered with more than {sts.MAX_ANSWER_BYTES // 1024} KiB, which is not a sign-in token"
+            ) from None
+        except BotoCoreError as error:
+            failure = f"cannot reach it: {sts._connection_reason(error)}"
+            continue
+        except (HTTPError, OSError):
+            failure = "cannot reach it: connection closed"
+            continue
+        if status == 200:
+            return _token(content, where)
+        if status >= 500 or status == 429:
+            failure = f"it answered HTTP {status}"
+            continue
+        # The body is not shown: it is the endpoint's, and could repeat what was sent.
+        raise FederationRejectedError(
+            f"{where} refused the role session (HTTP {status}); the session may be revoked, or the role's "
+            f"permissions deny console sign-in; fetch a new one with 'mfaenv forget {profile}' and try again"
+        )
     raise FederationUnavailableError(
         f"{where} is unavailable after {sent} attempt{'' if sent == 1 else 's'} ({failure}); try again shortly"
     )
